@@ -1,0 +1,133 @@
+// Configuration: environment variables in, one validated, typed object out.
+// A bad value stops the process with a message naming the variable and what is allowed.
+
+export type FingerprintComponent = 'ip' | 'ua' | 'lang' | 'client';
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Unset: embedded PostgreSQL (PGlite) under dataDir. */
+  databaseUrl?: string;
+  /** Unset: an in-process cache. */
+  redisUrl?: string;
+  dataDir: string;
+  /** Unset is only allowed in embedded mode, where one is generated and kept under dataDir. */
+  jwtSecret?: string;
+  sessionIdleTimeout: number;
+  sessionAbsoluteTimeout: number;
+  accessTokenTtl: number;
+  fingerprint: {
+    components: ReadonlySet<FingerprintComponent>;
+    ua: 'exact' | 'major';
+    ip: 'exact' | 'subnet' | 'off';
+  };
+  trustedProxies: string[];
+  maxSessionsPerUser: number;
+  logLevel: string;
+  problemBaseUrl: string;
+  bodyLimit: number;
+  batchLimit: number;
+  shutdownTimeout: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not allowed: expected a whole number from ${min} to ${max}`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(`${name}=${raw} is not allowed: expected a whole number from ${min} to ${max}`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not allowed: expected one of ${allowed.join(', ')}`);
+  }
+  return raw as T;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL: expected ${protocols.map((p) => `${p}//...`).join(' or ')}`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} has protocol ${parsed.protocol}: expected ${protocols.join(' or ')}`);
+  }
+  return raw;
+}
+
+const COMPONENTS: readonly FingerprintComponent[] = ['ip', 'ua', 'lang', 'client'];
+
+function components(env: Env): Set<FingerprintComponent> {
+  const raw = env.FINGERPRINT_COMPONENTS;
+  if (raw === undefined) return new Set(COMPONENTS);
+  const parts = raw.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const part of parts) {
+    if (!(COMPONENTS as readonly string[]).includes(part)) {
+      throw new ConfigError(`FINGERPRINT_COMPONENTS contains ${JSON.stringify(part)}: expected a comma list of ${COMPONENTS.join(', ')} (or empty)`);
+    }
+  }
+  return new Set(parts as FingerprintComponent[]);
+}
+
+function cidrs(env: Env): string[] {
+  const raw = env.TRUSTED_PROXIES ?? '';
+  const list = raw.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const cidr of list) {
+    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(cidr)) {
+      throw new ConfigError(`TRUSTED_PROXIES contains ${JSON.stringify(cidr)}: expected a comma list of IPs or CIDRs (10.0.0.0/8,::1)`);
+    }
+  }
+  return list;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function loadConfig(env: Env = process.env): Config {
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const jwtSecret = env.JWT_SECRET || undefined;
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) {
+    throw new ConfigError('JWT_SECRET is too short: expected at least 32 bytes (openssl rand -base64 48)');
+  }
+  if (databaseUrl && !jwtSecret) {
+    throw new ConfigError('JWT_SECRET is required when DATABASE_URL is set (it is generated only in embedded mode)');
+  }
+  const idle = integer(env, 'SESSION_IDLE_TIMEOUT', 7200, 1);
+  const absolute = integer(env, 'SESSION_ABSOLUTE_TIMEOUT', 86400, 1);
+  return {
+    host: env.HOST || '127.0.0.1',
+    port: integer(env, 'PORT', 8069, 0, 65535),
+    databaseUrl,
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    dataDir: env.DATA_DIR || './data',
+    jwtSecret,
+    sessionIdleTimeout: idle,
+    sessionAbsoluteTimeout: absolute,
+    accessTokenTtl: integer(env, 'ACCESS_TOKEN_TTL', 3600, 1),
+    fingerprint: {
+      components: components(env),
+      ua: oneOf(env, 'FINGERPRINT_UA', ['exact', 'major'], 'exact'),
+      ip: oneOf(env, 'FINGERPRINT_IP', ['exact', 'subnet', 'off'], 'exact'),
+    },
+    trustedProxies: cidrs(env),
+    maxSessionsPerUser: integer(env, 'MAX_SESSIONS_PER_USER', 10, 1, 10000),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    problemBaseUrl: (env.PROBLEM_BASE_URL || 'https://tether.dev/problems').replace(/\/+$/, ''),
+    bodyLimit: integer(env, 'BODY_LIMIT', 1024 * 1024, 1024),
+    batchLimit: integer(env, 'BATCH_LIMIT', 50, 1, 10000),
+    shutdownTimeout: integer(env, 'SHUTDOWN_TIMEOUT', 10, 1, 600),
+  };
+}

@@ -1,0 +1,115 @@
+// The Koa application: a request id on everything, a boundary for the unexpected, and a handful of
+// routes. JSON-RPC paths hand a parsed body to answerRpc; nothing below it knows about Koa.
+import Koa from 'koa';
+import bodyParser from 'koa-bodyparser';
+import { RpcError, renderError, type ErrorCode } from '../errors.ts';
+import type { Registry } from '../rpc/registry.ts';
+import type { Services } from '../services.ts';
+import { answerRpc, type Envelope } from './rpcRoute.ts';
+import { peerOf, trustedProxies } from './peer.ts';
+import { requestIdFor } from './requestId.ts';
+import { readiness } from './health.ts';
+
+/** Extra Koa routes mounted before the JSON-RPC paths (the OAuth token endpoint, metrics). */
+export type Route = (ctx: Koa.Context, services: Services) => Promise<boolean>;
+
+const JSON_TYPES = ['application/json', 'application/json-rpc', 'application/jsonrequest'];
+const ODOO_PREFIX = '/api/v1/';
+
+function refuse(ctx: Koa.Context, services: Services, errorCode: ErrorCode, detail: string): void {
+  const error = renderError(new RpcError(errorCode, detail), { requestId: ctx.state.requestId, instance: ctx.path, problemBaseUrl: services.config.problemBaseUrl });
+  ctx.status = error.status;
+  ctx.body = { jsonrpc: '2.0', id: null, error };
+  services.log.info({ request_id: ctx.state.requestId, path: ctx.path, status: error.status, error_code: errorCode }, 'refused');
+}
+
+/** The registry name an Odoo-style path names: /api/v1/users/login -> users.login; /api/v1/agents -> agents.list. */
+export function methodForPath(path: string, registry: Registry): string | undefined {
+  const name = path.slice(ODOO_PREFIX.length).replace(/\/+$/, '').split('/').join('.');
+  if (registry.methods.has(name)) return name;
+  if (registry.methods.has(`${name}.list`)) return `${name}.list`;
+  return undefined;
+}
+
+export function createApp(services: Services, registry: Registry, routes: Route[] = []): Koa {
+  const { config, log } = services;
+  const app = new Koa();
+  const proxies = trustedProxies(config.trustedProxies);
+  const parseJson = bodyParser({
+    enableTypes: ['json'],
+    extendTypes: { json: JSON_TYPES.slice(1) },
+    jsonLimit: String(config.bodyLimit),
+    strict: false,
+    onerror: (err, ctx) => {
+      ctx.state.bodyError = err;
+    },
+  });
+
+  app.use(async (ctx, next) => {
+    ctx.state.requestId = requestIdFor(ctx.get('x-request-id'));
+    ctx.set('X-Request-Id', ctx.state.requestId);
+    try {
+      await next();
+    } catch (err) {
+      log.error({ err, request_id: ctx.state.requestId, path: ctx.path }, 'unexpected error');
+      ctx.status = 500;
+      ctx.body = { jsonrpc: '2.0', id: null, error: renderError(err, { requestId: ctx.state.requestId, instance: ctx.path, problemBaseUrl: config.problemBaseUrl }) };
+    }
+  });
+
+  app.use(async (ctx, next) => {
+    if (ctx.path === '/healthz') {
+      if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return refuse(ctx, services, 'METHOD_NOT_ALLOWED', 'Use GET /healthz');
+      ctx.body = { status: 'ok' };
+      return;
+    }
+    if (ctx.path === '/readyz') {
+      if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return refuse(ctx, services, 'METHOD_NOT_ALLOWED', 'Use GET /readyz');
+      const ready = await readiness(services);
+      ctx.status = ready.ok ? 200 : 503;
+      ctx.body = ready;
+      return;
+    }
+    for (const route of routes) if (await route(ctx, services)) return;
+    await next();
+  });
+
+  app.use(async (ctx, next) => {
+    const transport = ctx.path === '/jsonrpc' ? 'jsonrpc' : ctx.path.startsWith(ODOO_PREFIX) ? 'odoo' : undefined;
+    if (!transport) return refuse(ctx, services, 'PATH_NOT_FOUND', `No route for ${ctx.method} ${ctx.path.slice(0, 200)}; JSON-RPC is served at POST /jsonrpc and POST /api/v1/<method path>`);
+    const pathMethod = transport === 'odoo' ? methodForPath(ctx.path, registry) : undefined;
+    if (transport === 'odoo' && !pathMethod) return refuse(ctx, services, 'PATH_NOT_FOUND', `No method for ${ctx.path.slice(0, 200)}; rpc.discover lists them`);
+    if (ctx.method !== 'POST') {
+      ctx.set('Allow', 'POST');
+      return refuse(ctx, services, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}: JSON-RPC calls are POST with a JSON body`);
+    }
+    if (!ctx.is(JSON_TYPES)) return refuse(ctx, services, 'UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(ctx.get('content-type') || '(none)')} is not accepted: send application/json`);
+    await parseJson(ctx, async () => {});
+    const bodyError = ctx.state.bodyError as { status?: number; type?: string } | undefined;
+    if (bodyError?.status === 413) return refuse(ctx, services, 'PAYLOAD_TOO_LARGE', `The body exceeds the limit of ${config.bodyLimit} bytes`);
+    const raw = (ctx.request as { rawBody?: string }).rawBody;
+    const parsed = bodyError || raw === undefined || raw.trim() === '' ? { ok: false as const } : { ok: true as const, value: ctx.request.body };
+
+    const headers = ctx.headers as Record<string, string | undefined>;
+    const envelope: Envelope = {
+      transport,
+      pathMethod,
+      requestId: ctx.state.requestId,
+      instance: ctx.path,
+      peer: peerOf(ctx.socket.remoteAddress, headers, proxies),
+      headers,
+      cookie: (name) => ctx.cookies.get(name),
+    };
+    const answer = await answerRpc(parsed, envelope, registry, services);
+    ctx.set(answer.headers);
+    if (answer.body === null) {
+      ctx.status = 204;
+      return;
+    }
+    ctx.status = answer.status;
+    ctx.body = answer.body;
+    await next();
+  });
+
+  return app;
+}

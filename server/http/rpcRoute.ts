@@ -1,0 +1,124 @@
+// JSON-RPC over HTTP, both styles: POST /jsonrpc (named methods) and POST /api/v1/<path> (Odoo style,
+// body method "call", the path names the method). The request's shape is checked here, before the
+// json-rpc-2.0 engine sees it: the engine takes an invalid object without id for a notification and
+// answers a batch of one with a bare object, where the specification wants -32600 and an array.
+import type { JSONRPCRequest, JSONRPCResponse } from 'json-rpc-2.0';
+import { RpcError, renderError } from '../errors.ts';
+import { errorResponse, type Registry } from '../rpc/registry.ts';
+import type { CallContext, CallRecord, Peer } from '../rpc/context.ts';
+import type { Services } from '../services.ts';
+
+export interface Envelope {
+  transport: 'jsonrpc' | 'odoo';
+  /** Odoo style: the registry name the path gave. */
+  pathMethod?: string;
+  requestId: string;
+  instance: string;
+  peer: Peer;
+  headers: Readonly<Record<string, string | undefined>>;
+  cookie(name: string): string | undefined;
+}
+
+export interface RpcAnswer {
+  /** null: notifications only, nothing to say. */
+  body: JSONRPCResponse | JSONRPCResponse[] | null;
+  status: number;
+  headers: Record<string, string>;
+}
+
+type Id = JSONRPCRequest['id'];
+
+const isId = (id: unknown): id is Id =>
+  id === undefined || id === null || typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
+
+function shapeProblem(value: unknown, envelope: Envelope): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'a request must be a JSON object';
+  const r = value as Record<string, unknown>;
+  if (r.jsonrpc !== '2.0') return 'jsonrpc must be exactly "2.0"';
+  if (typeof r.method !== 'string') return 'method must be a string';
+  if (envelope.transport === 'odoo' && r.method !== 'call') return 'method must be "call" on /api/v1/ paths (the path names the method)';
+  if (r.params !== undefined && (typeof r.params !== 'object' || r.params === null)) return 'params must be an object or an array';
+  if (!isId(r.id)) return 'id must be a string, a number or null';
+  return undefined;
+}
+
+function logCall(services: Services, envelope: Envelope, record: CallRecord, started: bigint): void {
+  const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+  services.log.info(
+    {
+      request_id: envelope.requestId,
+      transport: envelope.transport,
+      method: record.method,
+      status: record.error?.status ?? 200,
+      error_code: record.error?.data.error_code,
+      duration_ms: Math.round(durationMs * 100) / 100,
+      client_id: record.clientId,
+      user_id: record.userId,
+      session: record.sessionPrefix,
+    },
+    'call',
+  );
+}
+
+/** One element: shape check, then the engine; always one log line. */
+async function answerOne(value: unknown, envelope: Envelope, registry: Registry, services: Services): Promise<{ response: JSONRPCResponse | null; record: CallRecord }> {
+  const started = process.hrtime.bigint();
+  const r = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const method = envelope.pathMethod ?? (typeof r.method === 'string' ? r.method : '(invalid)');
+  const ctx: CallContext = {
+    requestId: envelope.requestId,
+    transport: envelope.transport,
+    instance: envelope.instance,
+    peer: envelope.peer,
+    headers: envelope.headers,
+    cookie: envelope.cookie,
+    rawParams: r.params,
+    record: { method },
+    services,
+  };
+  let response: JSONRPCResponse | null;
+  const problem = shapeProblem(value, envelope);
+  if (problem) {
+    response = errorResponse({ id: isId(r.id) && r.id !== undefined ? r.id : null }, new RpcError('INVALID_REQUEST', problem), ctx);
+  } else {
+    const request = { ...(r as unknown as JSONRPCRequest), method };
+    response = await registry.server.receive(request, ctx);
+  }
+  logCall(services, envelope, ctx.record, started);
+  return { response, record: ctx.record };
+}
+
+function protocolFailure(errorCode: 'PARSE_ERROR' | 'INVALID_REQUEST' | 'BATCH_TOO_LARGE', detail: string, envelope: Envelope, services: Services): RpcAnswer {
+  const error = renderError(new RpcError(errorCode, detail), { requestId: envelope.requestId, instance: envelope.instance, problemBaseUrl: services.config.problemBaseUrl });
+  services.log.info({ request_id: envelope.requestId, transport: envelope.transport, method: '(none)', status: error.status, error_code: errorCode }, 'call');
+  return { body: { jsonrpc: '2.0', id: null, error } as JSONRPCResponse, status: 200, headers: {} };
+}
+
+/** Parsed body in, what to answer out. `parsed` is undefined when the body was not valid JSON. */
+export async function answerRpc(parsed: { ok: true; value: unknown } | { ok: false }, envelope: Envelope, registry: Registry, services: Services): Promise<RpcAnswer> {
+  if (!parsed.ok) return protocolFailure('PARSE_ERROR', 'The body is not valid JSON', envelope, services);
+  const body = parsed.value;
+
+  if (Array.isArray(body)) {
+    if (body.length === 0) return protocolFailure('INVALID_REQUEST', 'An empty batch is not a request', envelope, services);
+    const limit = services.config.batchLimit;
+    if (body.length > limit) return protocolFailure('BATCH_TOO_LARGE', `A batch may hold at most ${limit} requests; this one has ${body.length}`, envelope, services);
+    const answers = await Promise.all(body.map((element) => answerOne(element, envelope, registry, services)));
+    const responses = answers.map((a) => a.response).filter((r): r is JSONRPCResponse => r !== null);
+    return { body: responses.length ? responses : null, status: 200, headers: {} };
+  }
+
+  const { response, record } = await answerOne(body, envelope, registry, services);
+  if (!response) return { body: null, status: 200, headers: {} };
+  // On /api/v1 a single request's HTTP status is error.status (harnesses check it with curl);
+  // on /jsonrpc every JSON-RPC answer is 200. Protocol errors are 200 on both.
+  let status = 200;
+  let headers: Record<string, string> = {};
+  if ('error' in response && response.error) {
+    const code = response.error.code;
+    const protocol = code <= -32600 && code >= -32700;
+    if (envelope.transport === 'odoo' && !protocol) status = (response.error as { status?: number }).status ?? 200;
+    headers = { ...record.headers };
+  }
+  return { body: response, status, headers };
+}

@@ -1,0 +1,99 @@
+// The method registry: each declaration becomes a json-rpc-2.0 method wrapped by the decorators its
+// `requires` names, with its params validator compiled once, here, at start.
+import { JSONRPCServer, type JSONRPCRequest, type JSONRPCResponse } from 'json-rpc-2.0';
+import { Type, type TSchema, type TObject } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { RpcError, renderError } from '../errors.ts';
+import { decoratorsFor } from '../auth/requirements.ts';
+import { defineMethod, type AnyMethod, type Handler } from './method.ts';
+import { openRpcDocument } from './openrpc.ts';
+import type { CallContext } from './context.ts';
+
+export interface Registry {
+  server: JSONRPCServer<CallContext>;
+  methods: ReadonlyMap<string, AnyMethod>;
+}
+
+/** session_id is a transport parameter: accepted by every method, never passed to a handler. */
+function withSessionId(schema: TSchema): TSchema {
+  if (schema.type !== 'object') return schema;
+  const object = schema as TObject;
+  return { ...object, properties: { ...object.properties, session_id: Type.Optional(Type.Unknown()) } };
+}
+
+function fieldOf(path: string): string {
+  return path.replace(/^\//, '').replace(/\//g, '.') || 'params';
+}
+
+/** Validates and strips session_id; the handler gets typed params. */
+function validated(method: AnyMethod): Handler<unknown, unknown> {
+  const schema = withSessionId(method.params);
+  const check = TypeCompiler.Compile(schema);
+  const isObject = schema.type === 'object';
+  return (_params, ctx) => {
+    const raw = ctx.rawParams === undefined && isObject ? {} : ctx.rawParams;
+    if (isObject && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) {
+      throw new RpcError('INVALID_PARAMS', 'params must be an object of named members', { field: 'params' });
+    }
+    if (!check.Check(raw)) {
+      const first = check.Errors(raw).First();
+      const field = first ? fieldOf(first.path) : 'params';
+      throw new RpcError('INVALID_PARAMS', `${field}: ${first?.message ?? 'invalid'}`, { field });
+    }
+    let params = raw;
+    if (isObject && raw && typeof raw === 'object' && 'session_id' in raw) {
+      const { session_id: _ignored, ...rest } = raw as Record<string, unknown>;
+      params = rest;
+    }
+    return method.handler(params, ctx);
+  };
+}
+
+/** rpc.* names are reserved by the specification for the server itself: the registry owns rpc.discover. */
+function discoverMethod(methods: ReadonlyMap<string, AnyMethod>, version: string): AnyMethod {
+  let document: ReturnType<typeof openRpcDocument> | undefined;
+  return defineMethod({
+    name: 'rpc.discover',
+    summary: 'The OpenRPC 1.x document of every method, generated from the registry.',
+    params: Type.Object({}, { additionalProperties: false }),
+    result: Type.Object({ openrpc: Type.String() }, { additionalProperties: true }),
+    requires: {},
+    handler: async () => (document ??= openRpcDocument(methods.values(), version)),
+  });
+}
+
+export function createRegistry(declarations: AnyMethod[], version = '0.1.0'): Registry {
+  const server = new JSONRPCServer<CallContext>({ errorListener: () => {} });
+  const methods = new Map<string, AnyMethod>();
+
+  for (const method of [...declarations, discoverMethod(methods, version)]) {
+    if (methods.has(method.name)) throw new Error(`method ${method.name} is declared twice`);
+    methods.set(method.name, method);
+    const run = decoratorsFor(method.requires)(validated(method));
+    server.addMethodAdvanced(method.name, async (request: JSONRPCRequest, ctx: CallContext): Promise<JSONRPCResponse | null> => {
+      try {
+        const result = await run(request.params, ctx);
+        return request.id === undefined ? null : { jsonrpc: '2.0', id: request.id, result: result ?? null };
+      } catch (error) {
+        return errorResponse(request, error, ctx);
+      }
+    });
+  }
+
+  server.handleMethodNotFound = async <P>(request: JSONRPCRequest, ctx: P) =>
+    errorResponse(request, new RpcError('METHOD_NOT_FOUND', `No method named ${JSON.stringify(request.method).slice(0, 120)}`), ctx as unknown as CallContext);
+
+  return { server, methods };
+}
+
+/** Notifications never get an answer, not even an error. */
+export function errorResponse(request: { id?: JSONRPCRequest['id'] }, error: unknown, ctx: CallContext): JSONRPCResponse | null {
+  if (!(error instanceof RpcError)) {
+    ctx.services.log.error({ err: error, request_id: ctx.requestId, method: ctx.record.method }, 'unexpected error in method');
+  }
+  const body = renderError(error, { requestId: ctx.requestId, instance: ctx.instance, problemBaseUrl: ctx.services.config.problemBaseUrl });
+  ctx.record.error = body;
+  if (error instanceof RpcError && error.headers) ctx.record.headers = error.headers;
+  if (request.id === undefined) return null;
+  return { jsonrpc: '2.0', id: request.id, error: body } as JSONRPCResponse;
+}

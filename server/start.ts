@@ -1,0 +1,81 @@
+// Start and stop one Tether process: stores, migrations, registry, HTTP. main.ts and the tests both
+// come through here, so what the tests start is what production runs.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { createLogger } from './log.ts';
+import { openDatabase } from './stores/database.ts';
+import { migrate } from './stores/migrate.ts';
+import { memoryCache } from './stores/memoryCache.ts';
+import { redisCache } from './stores/redisCache.ts';
+import { createRegistry } from './rpc/registry.ts';
+import { createApp, type Route } from './http/app.ts';
+import type { AnyMethod } from './rpc/method.ts';
+import type { Services } from './services.ts';
+import { methods as allMethods } from '../rpc-methods/index.ts';
+
+export interface Tether {
+  url: string;
+  services: Services;
+  /** Graceful: stop accepting, let in-flight calls finish (bounded by SHUTDOWN_TIMEOUT), close the stores. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** Methods beyond the product's (the tests add the JSON-RPC specification's examples). */
+  methods?: AnyMethod[];
+  routes?: Route[];
+}
+
+export async function buildServices(config: Config, log: Logger): Promise<Services> {
+  const db = await openDatabase(config);
+  try {
+    const applied = await migrate(db.sql);
+    if (applied.length) log.info({ applied }, 'migrations applied');
+    const cache = config.redisUrl ? await redisCache(config.redisUrl, log) : memoryCache();
+    return { config, log, db, cache };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}
+
+export async function closeServices(services: Services): Promise<void> {
+  await Promise.allSettled([services.cache.close(), services.db.close()]);
+}
+
+export async function startTether(config: Config, options: StartOptions = {}): Promise<Tether> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const services = await buildServices(config, log);
+  const registry = createRegistry([...allMethods, ...(options.methods ?? [])]);
+  const app = createApp(services, registry, options.routes);
+
+  const server = http.createServer(app.callback());
+  // Slow clients do not hold a socket forever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdownTimeout * 1000).unref());
+      if ((await Promise.race([drained, deadline])) === 'timeout') {
+        log.warn({ timeout_s: config.shutdownTimeout }, 'shutdown timeout: closing remaining connections');
+        server.closeAllConnections();
+      }
+      await closeServices(services);
+    })());
+
+  return { url, services, close };
+}

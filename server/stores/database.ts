@@ -1,0 +1,43 @@
+// PostgreSQL through postgres.js, the one driver. Without DATABASE_URL an embedded PGlite under
+// dataDir answers the same wire protocol on a loopback port, so the same SQL runs on both.
+import postgres from 'postgres';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../config.ts';
+
+export type Sql = postgres.Sql<Record<string, never>>;
+
+export interface Database {
+  sql: Sql;
+  kind: 'postgres' | 'embedded';
+  close(): Promise<void>;
+}
+
+const quiet = { onnotice: () => {} };
+
+export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Promise<Database> {
+  if (config.databaseUrl) {
+    const sql = postgres(config.databaseUrl, { ...quiet, max: 10, idle_timeout: 30, connect_timeout: 5, transform: { undefined: null } }) as unknown as Sql;
+    return { sql, kind: 'postgres', close: () => sql.end({ timeout: 5 }) };
+  }
+  // Loaded lazily: a deployment on real PostgreSQL never pays for the embedded engine.
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const dir = join(config.dataDir, 'pglite');
+  await mkdir(dir, { recursive: true });
+  const engine = await PGlite.create(dir);
+  const socket = new PGLiteSocketServer({ db: engine, host: '127.0.0.1', port: 0, maxConnections: 1 });
+  await socket.start();
+  const [host, port] = socket.getServerConn().split(':');
+  // PGlite is single-connection: one pooled connection, queries queue in postgres.js.
+  const sql = postgres({ ...quiet, host, port: Number(port), database: 'postgres', username: 'postgres', max: 1, transform: { undefined: null } }) as unknown as Sql;
+  return {
+    sql,
+    kind: 'embedded',
+    async close() {
+      await sql.end({ timeout: 5 });
+      await socket.stop();
+      await engine.close();
+    },
+  };
+}

@@ -1,0 +1,58 @@
+// Runs every tests/**/*.test.ts in its own process (a fresh server and stores each), one after
+// another, and prints the totals as the last line: `N passed, N failed`.
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('.', import.meta.url).pathname;
+const only = process.argv.slice(2);
+const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 240_000);
+
+function findTests(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return name === 'support' ? [] : findTests(path);
+    return name.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+function runFile(file: string): Promise<{ passed: number; failed: number; output: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', file], { env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const timer = setTimeout(() => {
+      output += `\n[runner] killed after ${FILE_TIMEOUT_MS} ms\n`;
+      child.kill('SIGKILL');
+    }, FILE_TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const clean = output.replace(/\x1b\[[0-9;]*m/g, '');
+      const total = Number(/Total:\s+(\d+)/.exec(clean)?.[1] ?? 0);
+      const passed = Number(/Passed:\s+(\d+)/.exec(clean)?.[1] ?? 0);
+      const skipped = Number(/Skipped:\s+(\d+)/.exec(clean)?.[1] ?? 0);
+      let failed = total - passed - skipped;
+      // A file that crashed or exited non-zero without a failing test still counts as a failure.
+      if (code !== 0 && failed === 0) failed = 1;
+      resolve({ passed, failed, output: clean, ms: Date.now() - started });
+    });
+  });
+}
+
+const files = findTests(root)
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort();
+let passed = 0;
+let failed = 0;
+for (const file of files) {
+  const result = await runFile(file);
+  passed += result.passed;
+  failed += result.failed;
+  const name = relative(root, file);
+  console.log(`${result.failed ? 'FAIL' : 'ok  '} ${name}  ${result.passed} passed, ${result.failed} failed  (${(result.ms / 1000).toFixed(1)} s)`);
+  if (result.failed || process.env.TEST_VERBOSE) console.log(result.output.split('\n').map((l) => '    ' + l).join('\n'));
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
