@@ -1,5 +1,9 @@
 // Every method the service offers, one file per domain.
 import type { AnyMethod } from '../server/rpc/method.ts';
 import * as system from './system.ts';
+import * as users from './users.ts';
+import * as sessions from './sessions.ts';
+import * as agents from './agents.ts';
+import * as admin from './admin.ts';
 
-export const methods: AnyMethod[] = [...Object.values(system)];
+export const methods: AnyMethod[] = [system, users, sessions, agents, admin].flatMap((domain) => Object.values(domain));

@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { startTether } from './start.ts';
+import { ensureDemo, howToCall } from './demo.ts';
 
 export async function serve(): Promise<void> {
   let config;
@@ -17,6 +18,7 @@ export async function serve(): Promise<void> {
   const log = createLogger(config.logLevel);
   const tether = await startTether(config, { log });
   log.info({ url: tether.url, database: tether.services.db.kind, cache: tether.services.cache.kind }, 'tether listening');
+  const demo = tether.services.db.kind === 'embedded' ? await ensureDemo(tether.services) : undefined;
   console.error(
     [
       '',
@@ -24,6 +26,7 @@ export async function serve(): Promise<void> {
       'Try it:',
       `  curl -s ${tether.url}/jsonrpc -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"system.ping"}'`,
       `  curl -s ${tether.url}/api/v1/system/ping -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"call","params":{}}'`,
+      ...(demo ? ['', `The whole flow with the demo client and user (kept in ${tether.services.config.dataDir}/demo-credentials.json):`, howToCall(tether.url, demo)] : []),
       '',
     ].join('\n'),
   );

@@ -3,10 +3,22 @@ import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Database } from './stores/database.ts';
 import type { Cache } from './stores/cache.ts';
+import type { SigningKeys } from './auth/keys.ts';
+import type { UserStore } from './stores/userStore.ts';
+import type { ClientStore } from './stores/clientStore.ts';
+import type { AgentStore } from './stores/agentStore.ts';
+import type { SessionStore } from './stores/sessionStore.ts';
+import type { SessionService } from './sessions/sessionService.ts';
 
 export interface Services {
   config: Config;
   log: Logger;
   db: Database;
   cache: Cache;
+  keys: SigningKeys;
+  users: UserStore;
+  clients: ClientStore;
+  agents: AgentStore;
+  sessionRows: SessionStore;
+  sessions: SessionService;
 }

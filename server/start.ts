@@ -13,6 +13,13 @@ import { createRegistry } from './rpc/registry.ts';
 import { createApp, type Route } from './http/app.ts';
 import type { AnyMethod } from './rpc/method.ts';
 import type { Services } from './services.ts';
+import { deriveKeys, resolveSecret } from './auth/keys.ts';
+import { userStore } from './stores/userStore.ts';
+import { clientStore } from './stores/clientStore.ts';
+import { agentStore } from './stores/agentStore.ts';
+import { sessionStore } from './stores/sessionStore.ts';
+import { sessionService } from './sessions/sessionService.ts';
+import { tokenRoute } from './http/tokenRoute.ts';
 import { methods as allMethods } from '../rpc-methods/index.ts';
 
 export interface Tether {
@@ -35,7 +42,20 @@ export async function buildServices(config: Config, log: Logger): Promise<Servic
     const applied = await migrate(db.sql);
     if (applied.length) log.info({ applied }, 'migrations applied');
     const cache = config.redisUrl ? await redisCache(config.redisUrl, log) : memoryCache();
-    return { config, log, db, cache };
+    const keys = deriveKeys(await resolveSecret(config));
+    const sessionRows = sessionStore(db.sql);
+    return {
+      config,
+      log,
+      db,
+      cache,
+      keys,
+      users: userStore(db.sql),
+      clients: clientStore(db.sql),
+      agents: agentStore(db.sql),
+      sessionRows,
+      sessions: sessionService({ config, log, cache, store: sessionRows, keys }),
+    };
   } catch (err) {
     await db.close();
     throw err;
@@ -50,7 +70,7 @@ export async function startTether(config: Config, options: StartOptions = {}): P
   const log = options.log ?? createLogger(config.logLevel);
   const services = await buildServices(config, log);
   const registry = createRegistry([...allMethods, ...(options.methods ?? [])]);
-  const app = createApp(services, registry, options.routes);
+  const app = createApp(services, registry, [tokenRoute, ...(options.routes ?? [])]);
 
   const server = http.createServer(app.callback());
   // Slow clients do not hold a socket forever.

@@ -1,0 +1,69 @@
+// Administration: the OAuth client needs scope "admin" and the session must be an admin user's.
+import { Type } from '@sinclair/typebox';
+import { defineMethod } from '../server/rpc/method.ts';
+import { RpcError } from '../server/errors.ts';
+import { sessionStatistics } from '../server/stores/statistics.ts';
+
+const DateTime = Type.String({ format: 'date-time' });
+const ADMIN = { admin: true, scope: 'admin' } as const;
+
+export const sessionsList = defineMethod({
+  name: 'admin.sessions.list',
+  summary: 'Active sessions of every user (or one), newest first.',
+  params: Type.Object(
+    {
+      user_id: Type.Optional(Type.Integer({ minimum: 1 })),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+      offset: Type.Optional(Type.Integer({ minimum: 0 })),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({
+    sessions: Type.Array(
+      Type.Object({ id: Type.Integer(), user_id: Type.Integer(), login: Type.String(), client_id: Type.String(), ip: Type.String(), user_agent: Type.String(), login_at: DateTime, last_activity: DateTime, expires_at: DateTime }),
+    ),
+  }),
+  requires: ADMIN,
+  async handler(params, ctx) {
+    const rows = await ctx.services.sessionRows.listActive({ userId: params.user_id, limit: params.limit ?? 100, offset: params.offset ?? 0 });
+    return {
+      sessions: rows.map((r) => ({
+        id: r.id,
+        user_id: r.user_id,
+        login: r.login,
+        client_id: r.client_id,
+        ip: r.ip,
+        user_agent: r.user_agent,
+        login_at: r.login_at.toISOString(),
+        last_activity: r.last_activity.toISOString(),
+        expires_at: r.expires_at.toISOString(),
+      })),
+    };
+  },
+});
+
+export const sessionsRevoke = defineMethod({
+  name: 'admin.sessions.revoke',
+  summary: 'Ends one session by id, or every session of a user.',
+  params: Type.Object({ id: Type.Optional(Type.Integer({ minimum: 1 })), user_id: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false }),
+  result: Type.Object({ revoked: Type.Integer() }),
+  requires: ADMIN,
+  async handler(params, ctx) {
+    const { sessions, log } = ctx.services;
+    let revoked: number;
+    if (params.id !== undefined) revoked = (await sessions.endById(params.id, 'revoked')) ? 1 : 0;
+    else if (params.user_id !== undefined) revoked = await sessions.endAllOfUser(params.user_id, 'revoked');
+    else throw new RpcError('INVALID_PARAMS', 'id or user_id is required', { field: 'id' });
+    log.info({ request_id: ctx.requestId, admin_id: ctx.user.id, session_row: params.id, target_user: params.user_id, revoked }, '[ADMIN] sessions revoked');
+    return { revoked };
+  },
+});
+
+export const stats = defineMethod({
+  name: 'admin.stats',
+  summary: "The troubleshooting guide's monitoring figures: active sessions, average session duration, 401s in the last day.",
+  params: Type.Object({}, { additionalProperties: false }),
+  result: Type.Object({ active_sessions: Type.Integer(), average_session_duration_seconds: Type.Number(), unauthorized_last_day: Type.Integer() }),
+  requires: ADMIN,
+  handler: async (_params, ctx) => sessionStatistics(ctx.services.db.sql, ctx.services.config.sessionIdleTimeout),
+});

@@ -1,0 +1,81 @@
+// The example business domain, protected like the seed's: bearer + session on every call.
+import { Type } from '@sinclair/typebox';
+import { defineMethod } from '../server/rpc/method.ts';
+import { RpcError } from '../server/errors.ts';
+import type { AgentRow } from '../server/stores/agentStore.ts';
+
+const Agent = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  description: Type.String(),
+  is_active: Type.Boolean(),
+  created_by: Type.Union([Type.Integer(), Type.Null()]),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+const Id = Type.Integer({ minimum: 1, maximum: 9007199254740991 });
+const Name = Type.String({ minLength: 1, maxLength: 200 });
+const Description = Type.String({ maxLength: 2000 });
+
+const view = (a: AgentRow) => ({ ...a, created_at: a.created_at.toISOString(), updated_at: a.updated_at.toISOString() });
+const found = (a: AgentRow | undefined, id: number) => {
+  if (!a) throw new RpcError('NOT_FOUND', `No agent ${id}`);
+  return view(a);
+};
+
+export const list = defineMethod({
+  name: 'agents.list',
+  summary: 'Active agents, oldest first, paged by limit (1-100) and offset.',
+  params: Type.Object(
+    {
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+      offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0 })),
+      include_inactive: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({ items: Type.Array(Agent), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }),
+  requires: { session: true },
+  async handler(params, ctx) {
+    const limit = params.limit ?? 20;
+    const offset = params.offset ?? 0;
+    const { items, total } = await ctx.services.agents.list(limit, offset, params.include_inactive === true);
+    return { items: items.map(view), total, limit, offset };
+  },
+});
+
+export const get = defineMethod({
+  name: 'agents.get',
+  summary: 'One agent by id.',
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  result: Agent,
+  requires: { session: true },
+  handler: async (params, ctx) => found(await ctx.services.agents.get(params.id), params.id),
+});
+
+export const create = defineMethod({
+  name: 'agents.create',
+  summary: 'Creates an agent.',
+  params: Type.Object({ name: Name, description: Type.Optional(Description) }, { additionalProperties: false }),
+  result: Agent,
+  requires: { session: true },
+  handler: async (params, ctx) => view(await ctx.services.agents.create(params, ctx.user.id)),
+});
+
+export const update = defineMethod({
+  name: 'agents.update',
+  summary: "Changes an agent's name or description.",
+  params: Type.Object({ id: Id, name: Type.Optional(Name), description: Type.Optional(Description) }, { additionalProperties: false }),
+  result: Agent,
+  requires: { session: true },
+  handler: async (params, ctx) => found(await ctx.services.agents.update(params.id, params), params.id),
+});
+
+export const deactivate = defineMethod({
+  name: 'agents.deactivate',
+  summary: 'Marks an agent inactive (it stays readable by id).',
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  result: Agent,
+  requires: { session: true },
+  handler: async (params, ctx) => found(await ctx.services.agents.deactivate(params.id), params.id),
+});

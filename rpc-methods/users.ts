@@ -1,0 +1,102 @@
+// users.login, users.logout, me.
+import { Type } from '@sinclair/typebox';
+import { defineMethod } from '../server/rpc/method.ts';
+import { RpcError } from '../server/errors.ts';
+import { verifyPassword } from '../server/auth/passwords.ts';
+import { publicUser } from '../server/stores/userStore.ts';
+import { prefixOf } from '../server/sessions/sessionId.ts';
+
+const User = Type.Object({ id: Type.Integer(), login: Type.String(), name: Type.String(), is_admin: Type.Boolean() });
+const DateTime = Type.String({ format: 'date-time' });
+
+export const login = defineMethod({
+  name: 'users.login',
+  summary: 'Opens a session for a user; the session is bound to the calling client and its fingerprint.',
+  params: Type.Object(
+    {
+      login: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
+      email: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'accepted for login' })),
+      password: Type.String({ minLength: 1, maxLength: 1024 }),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({
+    session_id: Type.String({ minLength: 80, maxLength: 80 }),
+    user: User,
+    expires_at: DateTime,
+    absolute_expires_at: DateTime,
+    idle_timeout: Type.Integer(),
+  }),
+  requires: { bearer: true },
+  async handler(params, ctx) {
+    const name = params.login ?? params.email;
+    if (!name) throw new RpcError('INVALID_PARAMS', 'login (or email) is required', { field: 'login' });
+    const { users, sessions, log } = ctx.services;
+    let user;
+    try {
+      user = await users.findByLogin(name);
+    } catch {
+      throw new RpcError('STORAGE_UNAVAILABLE', 'The user store could not answer; retry shortly.');
+    }
+    // Same work, same answer whether the user exists or not.
+    const ok = await verifyPassword(user?.password_hash, params.password);
+    if (!user || !ok) {
+      log.warn({ request_id: ctx.requestId, login: name.slice(0, 64), client_id: ctx.client.id, ip: ctx.peer.ip }, '[LOGIN FAILED] invalid credentials');
+      throw new RpcError('AUTHENTICATION_FAILED', 'The login or the password is wrong.');
+    }
+    if (!user.is_active) {
+      log.warn({ request_id: ctx.requestId, user_id: user.id }, '[LOGIN FAILED] user inactive');
+      throw new RpcError('USER_INACTIVE', 'This user is disabled: ask an administrator.');
+    }
+    ctx.record.userId = user.id;
+    const opened = await sessions.open(publicUser(user), ctx.client.id, ctx.peer);
+    ctx.record.sessionPrefix = prefixOf(opened.sessionId);
+    log.info({ request_id: ctx.requestId, user_id: user.id, client_id: ctx.client.id, session: ctx.record.sessionPrefix }, '[LOGIN] session opened');
+    return {
+      session_id: opened.sessionId,
+      user: publicUser(user),
+      expires_at: opened.expiresAt.toISOString(),
+      absolute_expires_at: opened.absoluteExpiresAt.toISOString(),
+      idle_timeout: sessions.idleTimeout,
+    };
+  },
+});
+
+export const logout = defineMethod({
+  name: 'users.logout',
+  summary: 'Ends the current session everywhere at once.',
+  params: Type.Object({}, { additionalProperties: false }),
+  result: Type.Object({ logged_out: Type.Boolean() }),
+  requires: { session: true },
+  async handler(_params, ctx) {
+    const ended = await ctx.services.sessions.end(ctx.session.hash, 'logout');
+    ctx.services.log.info({ request_id: ctx.requestId, user_id: ctx.user.id, session: ctx.session.prefix }, '[LOGOUT] session ended');
+    return { logged_out: ended };
+  },
+});
+
+export const me = defineMethod({
+  name: 'me',
+  summary: 'The current user and session; keeps the session alive.',
+  params: Type.Object({}, { additionalProperties: false }),
+  result: Type.Object({
+    user: User,
+    session: Type.Object({ id: Type.Integer(), client_id: Type.String(), login_at: DateTime, expires_at: DateTime, absolute_expires_at: DateTime, idle_timeout: Type.Integer() }),
+  }),
+  requires: { session: true },
+  async handler(_params, ctx) {
+    const { entry } = ctx.session;
+    const { sessions } = ctx.services;
+    return {
+      user: ctx.user,
+      session: {
+        id: entry.id,
+        client_id: entry.cid,
+        login_at: new Date(entry.at * 1000).toISOString(),
+        expires_at: sessions.deadline(entry).toISOString(),
+        absolute_expires_at: new Date(entry.abs * 1000).toISOString(),
+        idle_timeout: sessions.idleTimeout,
+      },
+    };
+  },
+});

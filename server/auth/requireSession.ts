@@ -1,0 +1,107 @@
+// requireSession: the user session bound to the client that opened it. Steps, in order, each with its
+// catalogue error and one log line: find the id, format, lookup (cache, then PostgreSQL), security
+// token present, verifies, not expired, uid matches, fingerprint and OAuth client match.
+import { CATALOGUE, RpcError } from '../errors.ts';
+import type { CallContext } from '../rpc/context.ts';
+import type { Handler } from '../rpc/method.ts';
+import type { JwtContext } from './requireJwt.ts';
+import { isWellFormed, prefixOf } from '../sessions/sessionId.ts';
+import { fingerprintMismatch, fingerprintOf } from '../sessions/fingerprint.ts';
+import { verifySecurityToken } from '../sessions/securityToken.ts';
+import type { Found, SessionEntry } from '../sessions/sessionService.ts';
+import type { PublicUser } from '../stores/userStore.ts';
+
+export interface SessionInfo extends Found {
+  /** First 8 characters of the session id: all a log or an answer may show. */
+  prefix: string;
+}
+
+export interface SessionContext extends JwtContext {
+  user: PublicUser;
+  session: SessionInfo;
+}
+
+/** params.session_id, else the X-Openerp-Session-Id header, else the session_id cookie. Never the URL. */
+export function sessionIdOf(ctx: CallContext): { value: unknown; from: 'params' | 'header' | 'cookie' } | undefined {
+  const params = ctx.rawParams;
+  if (params && typeof params === 'object' && !Array.isArray(params) && Object.hasOwn(params, 'session_id')) {
+    return { value: (params as Record<string, unknown>).session_id, from: 'params' };
+  }
+  const header = ctx.headers['x-openerp-session-id'];
+  if (header !== undefined) return { value: header, from: 'header' };
+  const cookie = ctx.cookie('session_id');
+  if (cookie !== undefined) return { value: cookie, from: 'cookie' };
+  return undefined;
+}
+
+function fail(ctx: CallContext, code: ConstructorParameters<typeof RpcError>[0], marker: string, facts: Record<string, unknown>, detail?: string, extra?: Record<string, unknown>): never {
+  // The catalogue text is in the line too: operators grep for "Session expired", "Invalid session_id format".
+  ctx.services.log.warn({ request_id: ctx.requestId, method: ctx.record.method, user_id: ctx.record.userId, session: ctx.record.sessionPrefix, error_code: code, error: CATALOGUE[code].message, ...facts }, marker);
+  throw new RpcError(code, detail, extra);
+}
+
+async function lookup(ctx: CallContext, sessionId: string): Promise<Found> {
+  try {
+    return await ctx.services.sessions.find(sessionId);
+  } catch (err) {
+    if (err instanceof RpcError && err.errorCode !== 'STORAGE_UNAVAILABLE') {
+      const reason = err.extra?.reason;
+      fail(ctx, err.errorCode, err.errorCode === 'SESSION_EXPIRED' ? `[SESSION EXPIRED] session ${ctx.record.sessionPrefix}... ${reason}` : `[SESSION REQUIRED] session ${ctx.record.sessionPrefix}... ${reason}`, { reason }, err.detail, err.extra);
+    }
+    throw err;
+  }
+}
+
+function checkSecurityToken(ctx: JwtContext, found: Found): void {
+  const { entry } = found;
+  const prefix = ctx.record.sessionPrefix;
+  if (!entry.tok) fail(ctx, 'SESSION_TOKEN_REQUIRED', `[SESSION SECURITY] No JWT token found for session ${prefix}... user_id=${entry.uid}`, {}, 'This session has no security token: log out and log in again.');
+  const verdict = verifySecurityToken(ctx.services.keys.session, entry.tok);
+  if (!verdict.ok && verdict.reason === 'invalid') fail(ctx, 'SESSION_TOKEN_INVALID', `[SESSION SECURITY] Invalid JWT token for session ${prefix}...`, {}, 'The session security token failed verification: log in again.');
+  if (!verdict.ok) {
+    fail(ctx, 'SESSION_EXPIRED', `[SESSION EXPIRED] JWT token expired for session ${prefix}...`, { reason: 'absolute' }, 'The session reached its absolute lifetime: log in again.', {
+      reason: 'absolute',
+      session_timeout: ctx.services.config.sessionAbsoluteTimeout,
+    });
+  }
+  const claims = verdict.claims;
+  if (claims.sid !== found.hash) fail(ctx, 'SESSION_TOKEN_INVALID', `[SESSION SECURITY] Token belongs to another session ${prefix}...`, {}, 'The session security token does not belong to this session: log in again.');
+  if (claims.uid !== entry.uid) fail(ctx, 'SESSION_INVALID', '[SESSION HIJACKING DETECTED - UID MISMATCH]', { token_uid: claims.uid }, 'Session validation failed: log in again.');
+
+  const mismatch = fingerprintMismatch(claims.fingerprint, fingerprintOf(ctx.peer), ctx.services.config.fingerprint);
+  if (mismatch) {
+    const login = claims.fingerprint;
+    const facts =
+      mismatch === 'USER-AGENT' ? { token_ua: login.ua.slice(0, 300), current_ua: ctx.peer.userAgent.slice(0, 300) }
+      : mismatch === 'IP' ? { token_ip: login.ip, current_ip: ctx.peer.ip }
+      : mismatch === 'LANGUAGE' ? { token_lang: login.lang.slice(0, 100), current_lang: ctx.peer.acceptLanguage.slice(0, 100) }
+      : {};
+    fail(ctx, 'SESSION_INVALID', `[SESSION HIJACKING DETECTED - ${mismatch} MISMATCH]`, facts, `Session fingerprint mismatch (${mismatch.toLowerCase()}): send the same ${hint(mismatch)} as at login, or log in again.`);
+  }
+  if (claims.cid !== ctx.client.id || entry.cid !== ctx.client.id) {
+    fail(ctx, 'SESSION_INVALID', '[SESSION HIJACKING DETECTED - CLIENT MISMATCH]', { session_client: entry.cid }, 'This session was opened by another OAuth client: use that client\'s bearer token, or log in again.');
+  }
+}
+
+const hint = (m: string) =>
+  m === 'USER-AGENT' ? 'User-Agent header' : m === 'IP' ? 'network address' : m === 'LANGUAGE' ? 'Accept-Language header' : 'X-Client-Fingerprint header';
+
+export const userOf = (entry: SessionEntry): PublicUser => ({ id: entry.uid, login: entry.login, name: entry.name, is_admin: entry.admin });
+
+export const requireSession =
+  <P, R>(inner: Handler<P, R, SessionContext>): Handler<P, R, JwtContext> =>
+  async (params, ctx) => {
+    const given = sessionIdOf(ctx);
+    if (!given) fail(ctx, 'SESSION_REQUIRED', '[SESSION REQUIRED] no session_id', {}, 'Send session_id in params, the X-Openerp-Session-Id header or the session_id cookie.');
+    if (!isWellFormed(given.value)) {
+      const length = typeof given.value === 'string' ? given.value.length : 0;
+      fail(ctx, 'SESSION_ID_FORMAT', '[SESSION FORMAT] invalid session_id format', { from: given.from, length }, `session_id from ${given.from} has ${length} characters; expected 60-100 of A-Z a-z 0-9 _ - (use result.session_id from users.login, not the access token).`);
+    }
+    const sessionId = given.value;
+    ctx.record.sessionPrefix = prefixOf(sessionId);
+    const found = await lookup(ctx, sessionId);
+    ctx.record.userId = found.entry.uid;
+    checkSecurityToken(ctx, found);
+    ctx.services.sessions.keepAlive(found);
+    return inner(params, { ...ctx, user: userOf(found.entry), session: { ...found, prefix: prefixOf(sessionId) } });
+  };

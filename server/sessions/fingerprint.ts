@@ -1,0 +1,48 @@
+// The client a session is bound to: ip, User-Agent, Accept-Language, and X-Client-Fingerprint when
+// the client sent one at login. The policy (which components, how strict) is configuration and is
+// applied at comparison time, so a policy change applies to sessions already open.
+import { isIPv4 } from 'node:net';
+import type { Config } from '../config.ts';
+import type { Peer } from '../rpc/context.ts';
+
+export interface Fingerprint {
+  ip: string;
+  ua: string;
+  lang: string;
+  client?: string;
+}
+
+export type Mismatch = 'USER-AGENT' | 'IP' | 'LANGUAGE' | 'CLIENT FINGERPRINT';
+
+export const fingerprintOf = (peer: Peer): Fingerprint => ({
+  ip: peer.ip,
+  ua: peer.userAgent,
+  lang: peer.acceptLanguage,
+  ...(peer.clientFingerprint ? { client: peer.clientFingerprint } : {}),
+});
+
+/** Product tokens with major versions only: Chrome/120.0.6099.71 -> Chrome/120, so a browser update keeps the session. */
+export const majorVersions = (ua: string): string => ua.replace(/\/(\d+)(?:\.[0-9A-Za-z]+)+/g, '/$1');
+
+/** IPv4 /24, IPv6 /64: a client moving inside its network keeps the session. */
+function subnetOf(ip: string): string {
+  if (isIPv4(ip)) return ip.split('.').slice(0, 3).join('.');
+  const groups = ip.split('::')[0].split(':');
+  return groups.slice(0, 4).join(':');
+}
+
+/** The first component that differs, in the troubleshooting guide's order of likelihood. */
+export function fingerprintMismatch(login: Fingerprint, now: Fingerprint, policy: Config['fingerprint']): Mismatch | undefined {
+  const on = policy.components;
+  if (on.has('ua')) {
+    const norm = policy.ua === 'major' ? majorVersions : (ua: string) => ua;
+    if (norm(login.ua) !== norm(now.ua)) return 'USER-AGENT';
+  }
+  if (on.has('ip') && policy.ip !== 'off') {
+    const same = policy.ip === 'subnet' ? subnetOf(login.ip) === subnetOf(now.ip) : login.ip === now.ip;
+    if (!same) return 'IP';
+  }
+  if (on.has('lang') && login.lang !== now.lang) return 'LANGUAGE';
+  if (on.has('client') && login.client !== undefined && login.client !== now.client) return 'CLIENT FINGERPRINT';
+  return undefined;
+}

@@ -1,0 +1,16 @@
+// The troubleshooting guide's three monitoring queries, written for our tables.
+import type { Sql } from './database.ts';
+
+export async function sessionStatistics(sql: Sql, idleTimeout: number) {
+  const [row] = await sql<{ active_sessions: number; average_session_duration_seconds: number | null; unauthorized_last_day: number }[]>`
+    select
+      (select count(*)::int from api_sessions
+        where is_active and expires_at > now() and last_activity > now() - make_interval(secs => ${idleTimeout})) as active_sessions,
+      (select avg(extract(epoch from (logout_at - login_at)))::float8 from api_sessions where logout_at is not null) as average_session_duration_seconds,
+      (select count(*)::int from api_access_log where status = 401 and at > now() - interval '1 day') as unauthorized_last_day`;
+  return {
+    active_sessions: row.active_sessions,
+    average_session_duration_seconds: Math.round((row.average_session_duration_seconds ?? 0) * 10) / 10,
+    unauthorized_last_day: row.unauthorized_last_day,
+  };
+}
