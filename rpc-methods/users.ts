@@ -4,7 +4,7 @@ import { defineMethod } from '../server/rpc/method.ts';
 import { RpcError } from '../server/errors.ts';
 import { verifyPassword } from '../server/auth/passwords.ts';
 import { publicUser } from '../server/stores/userStore.ts';
-import { prefixOf } from '../server/sessions/sessionId.ts';
+import { hashPrefixOf, prefixOf } from '../server/sessions/sessionId.ts';
 
 const User = Type.Object({ id: Type.Integer(), login: Type.String(), name: Type.String(), is_admin: Type.Boolean() });
 const DateTime = Type.String({ format: 'date-time' });
@@ -51,6 +51,7 @@ export const login = defineMethod({
     ctx.record.userId = user.id;
     const opened = await sessions.open(publicUser(user), ctx.client.id, ctx.peer);
     ctx.record.sessionPrefix = prefixOf(opened.sessionId);
+    ctx.record.sessionHashPrefix = hashPrefixOf(opened.sessionId);
     log.info({ request_id: ctx.requestId, user_id: user.id, client_id: ctx.client.id, session: ctx.record.sessionPrefix }, '[LOGIN] session opened');
     return {
       session_id: opened.sessionId,

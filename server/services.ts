@@ -9,6 +9,7 @@ import type { ClientStore } from './stores/clientStore.ts';
 import type { AgentStore } from './stores/agentStore.ts';
 import type { SessionStore } from './stores/sessionStore.ts';
 import type { SessionService } from './sessions/sessionService.ts';
+import type { AuditLog } from './audit/auditLog.ts';
 
 export interface Services {
   config: Config;
@@ -21,4 +22,5 @@ export interface Services {
   agents: AgentStore;
   sessionRows: SessionStore;
   sessions: SessionService;
+  audit: AuditLog;
 }

@@ -20,6 +20,8 @@ import { agentStore } from './stores/agentStore.ts';
 import { sessionStore } from './stores/sessionStore.ts';
 import { sessionService } from './sessions/sessionService.ts';
 import { tokenRoute } from './http/tokenRoute.ts';
+import { auditLog } from './audit/auditLog.ts';
+import { join } from 'node:path';
 import { methods as allMethods } from '../rpc-methods/index.ts';
 
 export interface Tether {
@@ -55,6 +57,7 @@ export async function buildServices(config: Config, log: Logger): Promise<Servic
       agents: agentStore(db.sql),
       sessionRows,
       sessions: sessionService({ config, log, cache, store: sessionRows, keys }),
+      audit: auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson') }),
     };
   } catch (err) {
     await db.close();
@@ -63,6 +66,8 @@ export async function buildServices(config: Config, log: Logger): Promise<Servic
 }
 
 export async function closeServices(services: Services): Promise<void> {
+  // The audit queue is flushed (or spooled) before the database closes.
+  await services.audit.close().catch((err: Error) => services.log.error({ err: err.message }, 'audit flush at shutdown failed'));
   await Promise.allSettled([services.cache.close(), services.db.close()]);
 }
 

@@ -5,7 +5,7 @@ import { CATALOGUE, RpcError } from '../errors.ts';
 import type { CallContext } from '../rpc/context.ts';
 import type { Handler } from '../rpc/method.ts';
 import type { JwtContext } from './requireJwt.ts';
-import { isWellFormed, prefixOf } from '../sessions/sessionId.ts';
+import { hashPrefixOf, isWellFormed, prefixOf } from '../sessions/sessionId.ts';
 import { fingerprintMismatch, fingerprintOf } from '../sessions/fingerprint.ts';
 import { verifySecurityToken } from '../sessions/securityToken.ts';
 import type { Found, SessionEntry } from '../sessions/sessionService.ts';
@@ -99,6 +99,7 @@ export const requireSession =
     }
     const sessionId = given.value;
     ctx.record.sessionPrefix = prefixOf(sessionId);
+    ctx.record.sessionHashPrefix = hashPrefixOf(sessionId);
     const found = await lookup(ctx, sessionId);
     ctx.record.userId = found.entry.uid;
     checkSecurityToken(ctx, found);

@@ -20,7 +20,18 @@ function refuse(ctx: Koa.Context, services: Services, errorCode: ErrorCode, deta
   const error = renderError(new RpcError(errorCode, detail), { requestId: ctx.state.requestId, instance: ctx.path, problemBaseUrl: services.config.problemBaseUrl });
   ctx.status = error.status;
   ctx.body = { jsonrpc: '2.0', id: null, error };
-  services.log.info({ request_id: ctx.state.requestId, path: ctx.path, status: error.status, error_code: errorCode }, 'refused');
+  const durationMs = Math.round((Number(process.hrtime.bigint() - (ctx.state.started as bigint)) / 1e6) * 100) / 100;
+  services.log.info({ request_id: ctx.state.requestId, path: ctx.path, status: error.status, error_code: errorCode, duration_ms: durationMs }, 'refused');
+  // A refused request is a call too: the audit row names the path, since no method was read.
+  services.audit.record({
+    request_id: ctx.state.requestId,
+    method: `${ctx.method} ${ctx.path}`,
+    status: error.status,
+    error_code: errorCode,
+    duration_ms: durationMs,
+    ip: ctx.socket.remoteAddress,
+    user_agent: ctx.get('user-agent'),
+  });
 }
 
 /** The registry name an Odoo-style path names: /api/v1/users/login -> users.login; /api/v1/agents -> agents.list. */
@@ -46,6 +57,7 @@ export function createApp(services: Services, registry: Registry, routes: Route[
   });
 
   app.use(async (ctx, next) => {
+    ctx.state.started = process.hrtime.bigint();
     ctx.state.requestId = requestIdFor(ctx.get('x-request-id'));
     ctx.set('X-Request-Id', ctx.state.requestId);
     try {

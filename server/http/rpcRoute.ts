@@ -42,22 +42,37 @@ function shapeProblem(value: unknown, envelope: Envelope): string | undefined {
   return undefined;
 }
 
-function logCall(services: Services, envelope: Envelope, record: CallRecord, started: bigint): void {
-  const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+/** One log line and one audit row per call, whatever its outcome. */
+function recordCall(services: Services, envelope: Envelope, record: CallRecord, started: bigint): void {
+  const durationMs = Math.round((Number(process.hrtime.bigint() - started) / 1e6) * 100) / 100;
+  const status = record.error?.status ?? 200;
+  const errorCode = record.error?.data.error_code;
   services.log.info(
     {
       request_id: envelope.requestId,
       transport: envelope.transport,
       method: record.method,
-      status: record.error?.status ?? 200,
-      error_code: record.error?.data.error_code,
-      duration_ms: Math.round(durationMs * 100) / 100,
+      status,
+      error_code: errorCode,
+      duration_ms: durationMs,
       client_id: record.clientId,
       user_id: record.userId,
       session: record.sessionPrefix,
     },
     'call',
   );
+  services.audit.record({
+    request_id: envelope.requestId,
+    method: record.method,
+    status,
+    error_code: errorCode,
+    duration_ms: durationMs,
+    user_id: record.userId,
+    client_id: record.clientId,
+    session_hash_prefix: record.sessionHashPrefix,
+    ip: envelope.peer.ip,
+    user_agent: envelope.peer.userAgent,
+  });
 }
 
 /** One element: shape check, then the engine; always one log line. */
@@ -84,13 +99,14 @@ async function answerOne(value: unknown, envelope: Envelope, registry: Registry,
     const request = { ...(r as unknown as JSONRPCRequest), method };
     response = await registry.server.receive(request, ctx);
   }
-  logCall(services, envelope, ctx.record, started);
+  recordCall(services, envelope, ctx.record, started);
   return { response, record: ctx.record };
 }
 
 function protocolFailure(errorCode: 'PARSE_ERROR' | 'INVALID_REQUEST' | 'BATCH_TOO_LARGE', detail: string, envelope: Envelope, services: Services): RpcAnswer {
+  const started = process.hrtime.bigint();
   const error = renderError(new RpcError(errorCode, detail), { requestId: envelope.requestId, instance: envelope.instance, problemBaseUrl: services.config.problemBaseUrl });
-  services.log.info({ request_id: envelope.requestId, transport: envelope.transport, method: '(none)', status: error.status, error_code: errorCode }, 'call');
+  recordCall(services, envelope, { method: envelope.pathMethod ?? '(none)', error }, started);
   return { body: { jsonrpc: '2.0', id: null, error } as JSONRPCResponse, status: 200, headers: {} };
 }
 

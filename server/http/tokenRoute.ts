@@ -42,6 +42,7 @@ async function authenticated(ctx: Koa.Context, services: Services, body: Record<
     oauthError(ctx, services, 401, 'invalid_client', 'Unknown client, wrong secret, or client disabled');
     return undefined;
   }
+  ctx.state.clientId = client.id;
   return client;
 }
 
@@ -81,6 +82,25 @@ async function revoke(ctx: Koa.Context, services: Services, body: Record<string,
 export async function tokenRoute(ctx: Koa.Context, services: Services): Promise<boolean> {
   const action = ctx.path === '/api/v1/auth/token' ? issue : ctx.path === '/api/v1/auth/revoke' ? revoke : undefined;
   if (!action) return false;
+  try {
+    return await answer(ctx, services, action);
+  } finally {
+    // The audit row names the endpoint; error_code is OAuth's `error` (invalid_client, ...).
+    const body = ctx.body as { error?: string } | undefined;
+    services.audit.record({
+      request_id: ctx.state.requestId,
+      method: action === issue ? 'auth.token' : 'auth.revoke',
+      status: ctx.status,
+      error_code: body?.error,
+      duration_ms: Math.round((Number(process.hrtime.bigint() - (ctx.state.started as bigint)) / 1e6) * 100) / 100,
+      client_id: ctx.state.clientId as string | undefined,
+      ip: ctx.socket.remoteAddress,
+      user_agent: ctx.get('user-agent'),
+    });
+  }
+}
+
+async function answer(ctx: Koa.Context, services: Services, action: typeof issue): Promise<true> {
   ctx.set('Cache-Control', 'no-store');
   ctx.set('Pragma', 'no-cache');
   if (ctx.method !== 'POST') {

@@ -18,6 +18,8 @@ export interface CallRecord {
   clientId?: string;
   userId?: number;
   sessionPrefix?: string;
+  /** First 16 hex characters of the session's SHA-256: what the audit log keeps. */
+  sessionHashPrefix?: string;
   /** Set when the call failed: what was answered. */
   error?: JsonRpcErrorBody;
   /** Extra HTTP headers a failure asks for (Retry-After), used when the call is a single request. */

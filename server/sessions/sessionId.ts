@@ -9,4 +9,6 @@ export const hashOf = (sessionId: string): string => createHash('sha256').update
 export const isWellFormed = (value: unknown): value is string => typeof value === 'string' && WELL_FORMED.test(value);
 /** What a log line or an error may show of a session id. */
 export const prefixOf = (sessionId: string): string => sessionId.slice(0, 8);
+/** What the audit log keeps: enough to find the api_sessions row, too little to use. */
+export const hashPrefixOf = (sessionId: string): string => hashOf(sessionId).slice(0, 16);
 export const cacheKeyOf = (hash: string): string => `session:${hash}`;

@@ -1,0 +1,157 @@
+// The audit log: one row per call, written in batches off the request path. When PostgreSQL cannot
+// take a batch, rows go to an append-only spool file and are replayed in order once it answers;
+// every row carries an event id, so a replay interrupted half-way never inserts a row twice.
+import { randomUUID } from 'node:crypto';
+import { appendFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import type { Sql } from '../stores/database.ts';
+
+export interface AuditEvent {
+  request_id: string;
+  method: string;
+  status: number;
+  error_code?: string;
+  duration_ms: number;
+  user_id?: number;
+  client_id?: string;
+  session_hash_prefix?: string;
+  ip?: string;
+  user_agent?: string;
+}
+
+type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 'session_hash_prefix' | 'ip' | 'user_agent'>> & {
+  event_id: string;
+  at: string;
+  error_code: string | null;
+  user_id: number | null;
+  client_id: string | null;
+  session_hash_prefix: string | null;
+  ip: string | null;
+  user_agent: string | null;
+};
+
+const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent'] as const;
+
+export interface AuditOptions {
+  sql: Sql;
+  log: Logger;
+  spoolFile: string;
+  batchSize?: number;
+  flushMs?: number;
+  replayMs?: number;
+}
+
+export function auditLog(options: AuditOptions) {
+  const { sql, log, spoolFile } = options;
+  const batchSize = options.batchSize ?? 500;
+  let queue: Row[] = [];
+  let spooled = 0;
+  let writing: Promise<void> = Promise.resolve();
+  const counters = { written: 0, spooled: 0, replayed: 0 };
+
+  const insert = async (rows: Row[]) => {
+    for (let i = 0; i < rows.length; i += batchSize) {
+      const chunk = rows.slice(i, i + batchSize);
+      await sql`insert into api_access_log ${sql(chunk as never, ...COLUMNS)} on conflict (event_id) do nothing`;
+    }
+  };
+
+  const spool = async (rows: Row[]) => {
+    await mkdir(dirname(spoolFile), { recursive: true });
+    await appendFile(spoolFile, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    spooled += rows.length;
+    counters.spooled += rows.length;
+  };
+
+  /** Spooled rows go first, so PostgreSQL receives every row in the order it was recorded. */
+  const replay = async (): Promise<boolean> => {
+    if (spooled === 0) return true;
+    const replaying = `${spoolFile}.replaying`;
+    // Rows spooled while we replay land in a fresh file and wait for the next round.
+    await rename(spoolFile, replaying).catch(() => {});
+    const text = await readFile(replaying, 'utf8').catch(() => '');
+    const rows = text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Row);
+    try {
+      await insert(rows);
+    } catch (err) {
+      // Put them back in front, keeping the order.
+      const later = await readFile(spoolFile, 'utf8').catch(() => '');
+      await appendFile(replaying, later);
+      await rename(replaying, spoolFile);
+      throw err;
+    }
+    await rm(replaying, { force: true });
+    spooled = Math.max(0, spooled - rows.length);
+    counters.replayed += rows.length;
+    log.info({ rows: rows.length }, 'audit spool replayed');
+    return true;
+  };
+
+  const flush = (): Promise<void> =>
+    (writing = writing.then(async () => {
+      const rows = queue;
+      queue = [];
+      try {
+        await replay();
+        if (rows.length) await insert(rows);
+        counters.written += rows.length;
+      } catch (err) {
+        if (rows.length) {
+          await spool(rows).catch((e: Error) => log.error({ err: e.message, rows: rows.length }, 'audit rows lost: spool not writable'));
+          log.warn({ err: (err as Error).message, rows: rows.length, spooled }, 'audit: PostgreSQL refused a batch; spooled to disk');
+        }
+      }
+    }));
+
+  const flushTimer = setInterval(() => {
+    if (queue.length || spooled) void flush();
+  }, options.flushMs ?? 200);
+  flushTimer.unref();
+
+  // A spool left by an earlier process is replayed by this one.
+  const restored = stat(spoolFile).then(
+    async (s) => {
+      if (s.size > 0) {
+        const text = await readFile(spoolFile, 'utf8');
+        spooled = text.split('\n').filter(Boolean).length;
+        log.info({ rows: spooled }, 'audit spool found: will replay');
+      }
+    },
+    () => {},
+  );
+
+  return {
+    record(event: AuditEvent): void {
+      queue.push({
+        event_id: randomUUID(),
+        at: new Date().toISOString(),
+        request_id: event.request_id,
+        method: event.method.slice(0, 200),
+        status: event.status,
+        error_code: event.error_code ?? null,
+        duration_ms: event.duration_ms,
+        user_id: event.user_id ?? null,
+        client_id: event.client_id ?? null,
+        session_hash_prefix: event.session_hash_prefix ?? null,
+        ip: event.ip ?? null,
+        user_agent: event.user_agent?.slice(0, 500) ?? null,
+      });
+      if (queue.length >= batchSize) void flush();
+    },
+    flush: async () => {
+      await restored;
+      await flush();
+    },
+    depth: () => queue.length,
+    spooledRows: () => spooled,
+    counters,
+    async close() {
+      clearInterval(flushTimer);
+      await restored;
+      await flush();
+    },
+  };
+}
+
+export type AuditLog = ReturnType<typeof auditLog>;

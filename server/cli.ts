@@ -1,0 +1,183 @@
+// `npx tether <command>`: the operators' command line, on the same configuration as the server.
+// --json prints exactly one JSON object on stdout. Exit 0 success, 1 explained failure, 2 bad usage.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './log.ts';
+import { buildServices, closeServices } from './start.ts';
+import { hashPassword } from './auth/passwords.ts';
+import { hashOf, isWellFormed, prefixOf } from './sessions/sessionId.ts';
+import type { Services } from './services.ts';
+
+const USAGE = `usage: tether <command> [--json]
+  serve                                      run the server
+  migrate                                    apply pending sql/ migrations
+  users add --login L [--name N] [--admin] --password-stdin
+  users list
+  users disable L                            disables the user and ends all their sessions
+  users enable L
+  clients add --name N [--scopes "admin"]    prints the client secret once
+  clients list
+  clients revoke ID                          disables the client: its tokens are refused
+  sessions list [--user L]
+  sessions revoke <session_id>               ends one session (the raw id a user gave you)`;
+
+class Usage extends Error {}
+class Failure extends Error {}
+
+type Flags = { json: boolean; login?: string; name?: string; admin: boolean; 'password-stdin': boolean; scopes?: string; user?: string };
+type Out = { data: Record<string, unknown>; text: string };
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new Usage('--password-stdin reads the password from standard input: pipe it in');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+const table = (rows: Record<string, unknown>[]) =>
+  rows.length ? rows.map((r) => Object.values(r).map((v) => (v instanceof Date ? v.toISOString() : String(v ?? ''))).join('\t')).join('\n') : '(none)';
+
+async function users(s: Services, action: string | undefined, args: string[], f: Flags): Promise<Out> {
+  if (action === 'add') {
+    if (!f.login) throw new Usage('users add needs --login');
+    if (!f['password-stdin']) throw new Usage('users add needs --password-stdin (never a password on the command line)');
+    const password = await readStdin();
+    if (password.length < 8) throw new Failure('the password must have at least 8 characters');
+    if (await s.users.findByLogin(f.login)) throw new Failure(`a user with login ${f.login} already exists`);
+    const user = await s.users.create({ login: f.login, passwordHash: await hashPassword(password), name: f.name, isAdmin: f.admin });
+    return { data: { user: { id: user.id, login: user.login, name: user.name, is_admin: user.is_admin } }, text: `user ${user.login} created (id ${user.id})` };
+  }
+  if (action === 'list') {
+    const rows = (await s.users.list()).map((u) => ({ id: u.id, login: u.login, name: u.name, is_admin: u.is_admin, is_active: u.is_active }));
+    return { data: { users: rows }, text: table(rows) };
+  }
+  if (action === 'disable' || action === 'enable') {
+    const login = args[0];
+    if (!login) throw new Usage(`users ${action} needs a login`);
+    const user = await s.users.setActive(login, action === 'enable');
+    if (!user) throw new Failure(`no user with login ${login}`);
+    const ended = action === 'disable' ? await s.sessions.endAllOfUser(user.id, 'user_disabled') : 0;
+    return { data: { user: { id: user.id, login: user.login, is_active: user.is_active }, sessions_ended: ended }, text: `user ${user.login} ${action}d${action === 'disable' ? `, ${ended} session(s) ended` : ''}` };
+  }
+  throw new Usage(`unknown users command: ${action ?? '(none)'}`);
+}
+
+async function clients(s: Services, action: string | undefined, args: string[], f: Flags): Promise<Out> {
+  if (action === 'add') {
+    if (!f.name) throw new Usage('clients add needs --name');
+    const scopes = (f.scopes ?? '').split(/[\s,]+/).filter(Boolean);
+    const { client, secret } = await s.clients.create(f.name, scopes);
+    return {
+      data: { client: { id: client.id, name: client.name, scopes: client.scopes }, client_secret: secret },
+      text: `client ${client.name} created\nclient_id:     ${client.id}\nclient_secret: ${secret}\n(the secret is shown once: store it now)`,
+    };
+  }
+  if (action === 'list') {
+    const rows = (await s.clients.list()).map((c) => ({ id: c.id, name: c.name, scopes: c.scopes.join(' '), is_active: c.is_active, created_at: c.created_at }));
+    return { data: { clients: rows }, text: table(rows) };
+  }
+  if (action === 'revoke') {
+    const id = args[0];
+    if (!id) throw new Usage('clients revoke needs a client id');
+    const client = await s.clients.setActive(id, false);
+    if (!client) throw new Failure(`no client ${id}`);
+    return { data: { client: { id: client.id, is_active: false } }, text: `client ${client.id} revoked: its tokens are refused from now on` };
+  }
+  throw new Usage(`unknown clients command: ${action ?? '(none)'}`);
+}
+
+async function sessions(s: Services, action: string | undefined, args: string[], f: Flags): Promise<Out> {
+  if (action === 'list') {
+    let userId: number | undefined;
+    if (f.user) {
+      const user = await s.users.findByLogin(f.user);
+      if (!user) throw new Failure(`no user with login ${f.user}`);
+      userId = user.id;
+    }
+    const rows = (await s.sessionRows.listActive({ userId, limit: 1000, offset: 0 })).map((r) => ({
+      id: r.id,
+      login: r.login,
+      client_id: r.client_id,
+      ip: r.ip,
+      user_agent: r.user_agent,
+      login_at: r.login_at,
+      last_activity: r.last_activity,
+      expires_at: r.expires_at,
+    }));
+    return { data: { sessions: rows }, text: table(rows) };
+  }
+  if (action === 'revoke') {
+    const sessionId = args[0];
+    if (!sessionId) throw new Usage('sessions revoke needs a session_id');
+    if (!isWellFormed(sessionId)) throw new Failure('that is not a session_id: expected 60-100 characters of A-Z a-z 0-9 _ -');
+    const ended = await s.sessions.end(hashOf(sessionId), 'revoked');
+    if (!ended) throw new Failure(`no active session ${prefixOf(sessionId)}...`);
+    return { data: { revoked: true, session: prefixOf(sessionId) }, text: `session ${prefixOf(sessionId)}... revoked` };
+  }
+  throw new Usage(`unknown sessions command: ${action ?? '(none)'}`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        login: { type: 'string' },
+        name: { type: 'string' },
+        admin: { type: 'boolean', default: false },
+        'password-stdin': { type: 'boolean', default: false },
+        scopes: { type: 'string' },
+        user: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    console.error(`tether: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const flags = parsed.values as Flags & { help: boolean };
+  const [command, action, ...rest] = parsed.positionals;
+  const fail = (code: 1 | 2, message: string) => {
+    if (flags.json) console.log(JSON.stringify({ ok: false, error: message }));
+    console.error(`tether: ${message}${code === 2 ? `\n${USAGE}` : ''}`);
+    return code;
+  };
+  if (flags.help || !command) return command ? (console.log(USAGE), 0) : fail(2, 'a command is required');
+
+  if (command === 'serve') {
+    const { serve } = await import('./main.ts');
+    await serve();
+    return -1; // keeps running
+  }
+  const run = { users, clients, sessions, migrate: null } as const;
+  if (!(command in run)) return fail(2, `unknown command: ${command}`);
+
+  let services: Services;
+  try {
+    const config = loadConfig();
+    services = await buildServices(config, createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr as never));
+  } catch (err) {
+    return fail(err instanceof ConfigError ? 2 : 1, err instanceof ConfigError ? `configuration error: ${err.message}` : `cannot open the stores: ${(err as Error).message}`);
+  }
+  try {
+    // buildServices has already applied the migrations.
+    const out: Out = command === 'migrate' ? { data: { migrated: true }, text: 'migrations applied' } : await run[command as 'users' | 'clients' | 'sessions'](services, action, rest, flags);
+    console.log(flags.json ? JSON.stringify({ ok: true, ...out.data }) : out.text);
+    return 0;
+  } catch (err) {
+    if (err instanceof Usage) return fail(2, err.message);
+    if (err instanceof Failure) return fail(1, err.message);
+    return fail(1, (err as Error).message);
+  } finally {
+    await closeServices(services);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).then((code) => {
+    if (code >= 0) process.exit(code);
+  });
+}
