@@ -61,9 +61,20 @@ export const sessionsRevoke = defineMethod({
 
 export const stats = defineMethod({
   name: 'admin.stats',
-  summary: "The troubleshooting guide's monitoring figures: active sessions, average session duration, 401s in the last day.",
-  params: Type.Object({}, { additionalProperties: false }),
-  result: Type.Object({ active_sessions: Type.Integer(), average_session_duration_seconds: Type.Number(), unauthorized_last_day: Type.Integer() }),
+  summary: "The troubleshooting guide's monitoring figures (active sessions, average session duration, 401s in the last day), plus hijack detections by component and session ends by reason over a window (default one day).",
+  params: Type.Object({ window_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 366 * 86400 })) }, { additionalProperties: false }),
+  result: Type.Object({
+    active_sessions: Type.Integer(),
+    average_session_duration_seconds: Type.Number(),
+    unauthorized_last_day: Type.Integer(),
+    window_seconds: Type.Integer(),
+    hijack_detections: Type.Record(Type.String(), Type.Integer()),
+    sessions_ended: Type.Record(Type.String(), Type.Integer()),
+  }),
   requires: ADMIN,
-  handler: async (_params, ctx) => sessionStatistics(ctx.services.db.sql, ctx.services.config.sessionIdleTimeout),
+  async handler(params, ctx) {
+    // Rows still in the audit queue count too: a figure asked for right after a refusal includes it.
+    await ctx.services.audit.flush();
+    return sessionStatistics(ctx.services.db.sql, ctx.services.config.sessionIdleTimeout, params.window_seconds);
+  },
 });

@@ -5,5 +5,6 @@ import * as users from './users.ts';
 import * as sessions from './sessions.ts';
 import * as agents from './agents.ts';
 import * as admin from './admin.ts';
+import * as audit from './audit.ts';
 
-export const methods: AnyMethod[] = [system, users, sessions, agents, admin].flatMap((domain) => Object.values(domain));
+export const methods: AnyMethod[] = [system, users, sessions, agents, admin, audit].flatMap((domain) => Object.values(domain));

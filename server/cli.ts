@@ -7,6 +7,7 @@ import { buildServices, closeServices } from './start.ts';
 import { hashPassword } from './auth/passwords.ts';
 import { hashOf, isWellFormed, prefixOf } from './sessions/sessionId.ts';
 import type { Services } from './services.ts';
+import { diagnose } from './sessions/doctor.ts';
 
 const USAGE = `usage: tether <command> [--json]
   serve                                      run the server
@@ -19,13 +20,16 @@ const USAGE = `usage: tether <command> [--json]
   clients list
   clients revoke ID                          disables the client: its tokens are refused
   sessions list [--user L]
-  sessions revoke <session_id>               ends one session (the raw id a user gave you)`;
+  sessions revoke <session_id>               ends one session (the raw id a user gave you)
+  sessions doctor <session_id> [--ua UA --ip IP --lang LANG --client-fingerprint F]
+                                             walks the troubleshooting guide for one session;
+                                             exit 0 when the server would accept it, 1 when not`;
 
 class Usage extends Error {}
 class Failure extends Error {}
 
-type Flags = { json: boolean; login?: string; name?: string; admin: boolean; 'password-stdin': boolean; scopes?: string; user?: string };
-type Out = { data: Record<string, unknown>; text: string };
+type Flags = { json: boolean; login?: string; name?: string; admin: boolean; 'password-stdin': boolean; scopes?: string; user?: string; ua?: string; ip?: string; lang?: string; 'client-fingerprint'?: string };
+type Out = { data: Record<string, unknown>; text: string; exitCode?: 0 | 1 };
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) throw new Usage('--password-stdin reads the password from standard input: pipe it in');
@@ -114,6 +118,20 @@ async function sessions(s: Services, action: string | undefined, args: string[],
     if (!ended) throw new Failure(`no active session ${prefixOf(sessionId)}...`);
     return { data: { revoked: true, session: prefixOf(sessionId) }, text: `session ${prefixOf(sessionId)}... revoked` };
   }
+  if (action === 'doctor') {
+    const sessionId = args[0];
+    if (sessionId === undefined) throw new Usage('sessions doctor needs a session_id');
+    const diagnosis = await diagnose(s, { sessionId, ua: f.ua, ip: f.ip, lang: f.lang, clientFingerprint: f['client-fingerprint'] });
+    const mark = { pass: 'ok  ', fail: 'FAIL', warn: 'warn', skip: 'skip' } as const;
+    const v = diagnosis.verdict;
+    const text = [
+      `session ${diagnosis.session}`,
+      ...diagnosis.steps.map((st) => `  ${mark[st.result]}  ${st.check.padEnd(18)} ${st.detail}`),
+      v.valid ? `verdict: valid. ${v.remedy}` : `verdict: "${v.message}" (${v.error_code}), troubleshooting guide issue #${v.guide_issue}.
+remedy: ${v.remedy}`,
+    ].join('\n');
+    return { data: diagnosis as unknown as Record<string, unknown>, text, exitCode: v.valid ? 0 : 1 };
+  }
   throw new Usage(`unknown sessions command: ${action ?? '(none)'}`);
 }
 
@@ -131,6 +149,10 @@ export async function main(argv: string[]): Promise<number> {
         'password-stdin': { type: 'boolean', default: false },
         scopes: { type: 'string' },
         user: { type: 'string' },
+        ua: { type: 'string' },
+        ip: { type: 'string' },
+        lang: { type: 'string' },
+        'client-fingerprint': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -166,7 +188,7 @@ export async function main(argv: string[]): Promise<number> {
     // buildServices has already applied the migrations.
     const out: Out = command === 'migrate' ? { data: { migrated: true }, text: 'migrations applied' } : await run[command as 'users' | 'clients' | 'sessions'](services, action, rest, flags);
     console.log(flags.json ? JSON.stringify({ ok: true, ...out.data }) : out.text);
-    return 0;
+    return out.exitCode ?? 0;
   } catch (err) {
     if (err instanceof Usage) return fail(2, err.message);
     if (err instanceof Failure) return fail(1, err.message);

@@ -10,6 +10,7 @@ import type { AgentStore } from './stores/agentStore.ts';
 import type { SessionStore } from './stores/sessionStore.ts';
 import type { SessionService } from './sessions/sessionService.ts';
 import type { AuditLog } from './audit/auditLog.ts';
+import type { Metrics } from './metrics.ts';
 
 export interface Services {
   config: Config;
@@ -23,4 +24,5 @@ export interface Services {
   sessionRows: SessionStore;
   sessions: SessionService;
   audit: AuditLog;
+  metrics: Metrics;
 }

@@ -21,6 +21,10 @@ import { sessionStore } from './stores/sessionStore.ts';
 import { sessionService } from './sessions/sessionService.ts';
 import { tokenRoute } from './http/tokenRoute.ts';
 import { auditLog } from './audit/auditLog.ts';
+import { retention } from './audit/retention.ts';
+import { sessionSweeper } from './sessions/sweeper.ts';
+import { createMetrics } from './metrics.ts';
+import { metricsRoute } from './http/metricsRoute.ts';
 import { join } from 'node:path';
 import { methods as allMethods } from '../rpc-methods/index.ts';
 
@@ -46,6 +50,14 @@ export async function buildServices(config: Config, log: Logger): Promise<Servic
     const cache = config.redisUrl ? await redisCache(config.redisUrl, log) : memoryCache();
     const keys = deriveKeys(await resolveSecret(config));
     const sessionRows = sessionStore(db.sql);
+    const metrics = createMetrics();
+    const audit = auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson') });
+    metrics.attach({
+      activeSessions: () => sessionRows.countActive(config.sessionIdleTimeout),
+      auditQueueDepth: audit.depth,
+      auditSpoolRows: audit.spooledRows,
+      auditCounters: audit.counters,
+    });
     return {
       config,
       log,
@@ -56,8 +68,9 @@ export async function buildServices(config: Config, log: Logger): Promise<Servic
       clients: clientStore(db.sql),
       agents: agentStore(db.sql),
       sessionRows,
-      sessions: sessionService({ config, log, cache, store: sessionRows, keys }),
-      audit: auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson') }),
+      sessions: sessionService({ config, log, cache, store: sessionRows, keys, metrics }),
+      audit,
+      metrics,
     };
   } catch (err) {
     await db.close();
@@ -71,11 +84,35 @@ export async function closeServices(services: Services): Promise<void> {
   await Promise.allSettled([services.cache.close(), services.db.close()]);
 }
 
+/** The sweeper and retention, one run at a time each, on unref'd timers; answers a stop that waits for a run in progress. */
+function startBackground(services: Services): () => Promise<void> {
+  const { config, log } = services;
+  if (config.sweepInterval === 0) return async () => {};
+  const sweep = sessionSweeper({ store: services.sessionRows, sessions: services.sessions, metrics: services.metrics, log, idleTimeout: config.sessionIdleTimeout });
+  const prune = retention({ sql: services.db.sql, store: services.sessionRows, log, days: config.retentionDays });
+  let running: Promise<unknown> = Promise.resolve();
+  let ticks = 0;
+  const timer = setInterval(() => {
+    // Retention once an hour's worth of sweeps (and on the first tick).
+    const pruneNow = ticks++ % Math.max(1, Math.round(3600 / config.sweepInterval)) === 0;
+    running = running.then(async () => {
+      await sweep().catch((err: Error) => log.warn({ err: err.message }, '[SESSION SWEEP] failed; will retry'));
+      if (pruneNow) await prune().catch((err: Error) => log.warn({ err: err.message }, '[RETENTION] failed; will retry'));
+    });
+  }, config.sweepInterval * 1000);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
+
 export async function startTether(config: Config, options: StartOptions = {}): Promise<Tether> {
   const log = options.log ?? createLogger(config.logLevel);
   const services = await buildServices(config, log);
   const registry = createRegistry([...allMethods, ...(options.methods ?? [])]);
-  const app = createApp(services, registry, [tokenRoute, ...(options.routes ?? [])]);
+  const app = createApp(services, registry, [tokenRoute, metricsRoute, ...(options.routes ?? [])]);
+  const stopBackground = startBackground(services);
 
   const server = http.createServer(app.callback());
   // Slow clients do not hold a socket forever.
@@ -99,6 +136,7 @@ export async function startTether(config: Config, options: StartOptions = {}): P
         log.warn({ timeout_s: config.shutdownTimeout }, 'shutdown timeout: closing remaining connections');
         server.closeAllConnections();
       }
+      await stopBackground();
       await closeServices(services);
     })());
 

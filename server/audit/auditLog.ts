@@ -18,9 +18,11 @@ export interface AuditEvent {
   session_hash_prefix?: string;
   ip?: string;
   user_agent?: string;
+  /** The short reason behind a refusal (fingerprint component, end reason). */
+  reason?: string;
 }
 
-type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 'session_hash_prefix' | 'ip' | 'user_agent'>> & {
+type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 'session_hash_prefix' | 'ip' | 'user_agent' | 'reason'>> & {
   event_id: string;
   at: string;
   error_code: string | null;
@@ -29,9 +31,10 @@ type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 's
   session_hash_prefix: string | null;
   ip: string | null;
   user_agent: string | null;
+  reason: string | null;
 };
 
-const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent'] as const;
+const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent', 'reason'] as const;
 
 export interface AuditOptions {
   sql: Sql;
@@ -136,6 +139,7 @@ export function auditLog(options: AuditOptions) {
         session_hash_prefix: event.session_hash_prefix ?? null,
         ip: event.ip ?? null,
         user_agent: event.user_agent?.slice(0, 500) ?? null,
+        reason: event.reason ?? null,
       });
       if (queue.length >= batchSize) void flush();
     },

@@ -36,6 +36,8 @@ export function sessionIdOf(ctx: CallContext): { value: unknown; from: 'params' 
 
 function fail(ctx: CallContext, code: ConstructorParameters<typeof RpcError>[0], marker: string, facts: Record<string, unknown>, detail?: string, extra?: Record<string, unknown>): never {
   // The catalogue text is in the line too: operators grep for "Session expired", "Invalid session_id format".
+  const component = /HIJACKING DETECTED - (.+) MISMATCH/.exec(marker)?.[1];
+  ctx.record.reason = component ? component.toLowerCase().replace(' ', '-') : typeof facts.reason === 'string' ? facts.reason : undefined;
   ctx.services.log.warn({ request_id: ctx.requestId, method: ctx.record.method, user_id: ctx.record.userId, session: ctx.record.sessionPrefix, error_code: code, error: CATALOGUE[code].message, ...facts }, marker);
   throw new RpcError(code, detail, extra);
 }
@@ -59,6 +61,8 @@ function checkSecurityToken(ctx: JwtContext, found: Found): void {
   const verdict = verifySecurityToken(ctx.services.keys.session, entry.tok);
   if (!verdict.ok && verdict.reason === 'invalid') fail(ctx, 'SESSION_TOKEN_INVALID', `[SESSION SECURITY] Invalid JWT token for session ${prefix}...`, {}, 'The session security token failed verification: log in again.');
   if (!verdict.ok) {
+    // Past its absolute lifetime: end it now, so the row and the statistics say so too.
+    ctx.services.sessions.end(found.hash, 'absolute').catch(() => {});
     fail(ctx, 'SESSION_EXPIRED', `[SESSION EXPIRED] JWT token expired for session ${prefix}...`, { reason: 'absolute' }, 'The session reached its absolute lifetime: log in again.', {
       reason: 'absolute',
       session_timeout: ctx.services.config.sessionAbsoluteTimeout,

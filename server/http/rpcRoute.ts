@@ -43,8 +43,10 @@ function shapeProblem(value: unknown, envelope: Envelope): string | undefined {
 }
 
 /** One log line and one audit row per call, whatever its outcome. */
-function recordCall(services: Services, envelope: Envelope, record: CallRecord, started: bigint): void {
-  const durationMs = Math.round((Number(process.hrtime.bigint() - started) / 1e6) * 100) / 100;
+function recordCall(services: Services, envelope: Envelope, record: CallRecord, started: bigint, known: boolean): void {
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const durationMs = Math.round(seconds * 1e5) / 100;
+  services.metrics.observeCall(record, seconds, known);
   const status = record.error?.status ?? 200;
   const errorCode = record.error?.data.error_code;
   services.log.info(
@@ -70,6 +72,7 @@ function recordCall(services: Services, envelope: Envelope, record: CallRecord, 
     user_id: record.userId,
     client_id: record.clientId,
     session_hash_prefix: record.sessionHashPrefix,
+    reason: record.reason,
     ip: envelope.peer.ip,
     user_agent: envelope.peer.userAgent,
   });
@@ -99,14 +102,14 @@ async function answerOne(value: unknown, envelope: Envelope, registry: Registry,
     const request = { ...(r as unknown as JSONRPCRequest), method };
     response = await registry.server.receive(request, ctx);
   }
-  recordCall(services, envelope, ctx.record, started);
+  recordCall(services, envelope, ctx.record, started, registry.methods.has(ctx.record.method));
   return { response, record: ctx.record };
 }
 
 function protocolFailure(errorCode: 'PARSE_ERROR' | 'INVALID_REQUEST' | 'BATCH_TOO_LARGE', detail: string, envelope: Envelope, services: Services): RpcAnswer {
   const started = process.hrtime.bigint();
   const error = renderError(new RpcError(errorCode, detail), { requestId: envelope.requestId, instance: envelope.instance, problemBaseUrl: services.config.problemBaseUrl });
-  recordCall(services, envelope, { method: envelope.pathMethod ?? '(none)', error }, started);
+  recordCall(services, envelope, { method: envelope.pathMethod ?? '(none)', error }, started, envelope.pathMethod !== undefined);
   return { body: { jsonrpc: '2.0', id: null, error } as JSONRPCResponse, status: 200, headers: {} };
 }
 

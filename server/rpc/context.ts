@@ -20,6 +20,8 @@ export interface CallRecord {
   sessionPrefix?: string;
   /** First 16 hex characters of the session's SHA-256: what the audit log keeps. */
   sessionHashPrefix?: string;
+  /** Why a refusal happened, in a word: the mismatched component, the end reason. Audited and counted. */
+  reason?: string;
   /** Set when the call failed: what was answered. */
   error?: JsonRpcErrorBody;
   /** Extra HTTP headers a failure asks for (Retry-After), used when the call is a single request. */

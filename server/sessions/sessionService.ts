@@ -9,6 +9,7 @@ import type { EndReason, SessionStore, SessionWithUser } from '../stores/session
 import type { SigningKeys } from '../auth/keys.ts';
 import type { Peer } from '../rpc/context.ts';
 import type { PublicUser } from '../stores/userStore.ts';
+import type { Metrics } from '../metrics.ts';
 import { RpcError } from '../errors.ts';
 import { cacheKeyOf, hashOf, newSessionId } from './sessionId.ts';
 import { fingerprintOf } from './fingerprint.ts';
@@ -67,8 +68,8 @@ function entryOf(row: SessionWithUser): SessionEntry {
   };
 }
 
-export function sessionService(deps: { config: Config; log: Logger; cache: Cache; store: SessionStore; keys: SigningKeys }) {
-  const { config, log, cache, store, keys } = deps;
+export function sessionService(deps: { config: Config; log: Logger; cache: Cache; store: SessionStore; keys: SigningKeys; metrics: Pick<Metrics, 'sessionsEnded' | 'cacheLookup'> }) {
+  const { config, log, cache, store, keys, metrics } = deps;
   const idle = config.sessionIdleTimeout;
   const touchEvery = Math.max(1, Math.min(60, Math.floor(idle / 10)));
 
@@ -97,7 +98,7 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
     }
     const idleFor = nowSeconds() - seconds(row.last_activity);
     if (idleFor > idle) {
-      await storage(store.end(hash, 'idle'), log, 'end idle');
+      if (await storage(store.end(hash, 'idle'), log, 'end idle')) metrics.sessionsEnded('idle');
       throw new RpcError('SESSION_EXPIRED', `Session expired after ${idle} seconds of inactivity: log in again.`, { reason: 'idle', session_timeout: idle });
     }
     const entry = entryOf(row);
@@ -108,6 +109,8 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
   return {
     idleTimeout: idle,
     deadline,
+    /** The sweeper ends rows in PostgreSQL and drops their cache entries through this. */
+    forget: cacheDrop,
 
     async open(user: PublicUser, clientId: string, peer: Peer) {
       const sessionId = newSessionId();
@@ -123,6 +126,7 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
         'login',
       );
       const capped = await storage(store.endBeyondCap(user.id, config.maxSessionsPerUser), log, 'cap');
+      metrics.sessionsEnded('cap', capped.length);
       await cacheDrop(capped);
       if (capped.length) log.info({ user_id: user.id, ended: capped.length, cap: config.maxSessionsPerUser }, '[SESSION CAP] oldest sessions ended');
       const entry: SessionEntry = { id, uid: user.id, login: user.login, name: user.name, admin: user.is_admin, cid: clientId, tok: securityToken, at: seconds(loginAt), abs: seconds(expiresAt), la: seconds(loginAt) };
@@ -136,7 +140,9 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
       let raw: string | null = null;
       try {
         raw = await cache.getAndSlide(cacheKeyOf(hash), idle);
+        metrics.cacheLookup(raw === null ? 'miss' : 'hit');
       } catch (err) {
+        metrics.cacheLookup('error');
         log.debug({ err: (err as Error).message }, 'session cache unavailable: asking PostgreSQL');
       }
       if (raw !== null) return { hash, entry: JSON.parse(raw) as SessionEntry, restored: false };
@@ -163,24 +169,28 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
 
     async end(hash: string, reason: EndReason): Promise<boolean> {
       const ended = await storage(store.end(hash, reason), log, 'end');
+      if (ended) metrics.sessionsEnded(reason);
       await cacheDrop([hash]);
       return ended;
     },
 
     async endById(id: number, reason: EndReason, userId?: number): Promise<boolean> {
       const hash = await storage(store.endById(id, reason, userId), log, 'end');
+      if (hash) metrics.sessionsEnded(reason);
       if (hash) await cacheDrop([hash]);
       return hash !== undefined;
     },
 
     async endOthers(userId: number, exceptHash: string): Promise<number> {
       const hashes = await storage(store.endOthers(userId, exceptHash, 'revoked'), log, 'end others');
+      metrics.sessionsEnded('revoked', hashes.length);
       await cacheDrop(hashes);
       return hashes.length;
     },
 
     async endAllOfUser(userId: number, reason: EndReason): Promise<number> {
       const hashes = await storage(store.endAllOfUser(userId, reason), log, 'end all');
+      metrics.sessionsEnded(reason, hashes.length);
       await cacheDrop(hashes);
       return hashes.length;
     },

@@ -19,6 +19,7 @@ export interface SessionRow {
   logout_at: Date | null;
   is_active: boolean;
   end_reason: EndReason | null;
+  ended_at: Date | null;
 }
 
 /** A session row with what validation needs of its user. */
@@ -48,7 +49,7 @@ export function sessionStore(sql: Sql) {
   const endWhere = async (reason: EndReason, condition: ReturnType<Sql>): Promise<string[]> => {
     const rows = await sql<{ session_hash: string }[]>`
       update api_sessions
-         set is_active = false, end_reason = ${reason}, logout_at = case when ${reason} = 'logout' then now() else logout_at end
+         set is_active = false, end_reason = ${reason}, ended_at = now(), logout_at = case when ${reason} = 'logout' then now() else logout_at end
        where is_active and ${condition}
        returning session_hash`;
     return rows.map((r) => r.session_hash);
@@ -103,6 +104,31 @@ export function sessionStore(sql: Sql) {
         sql`id in (select id from api_sessions where user_id = ${userId} and is_active
                     order by login_at desc, id desc offset ${cap})`,
       );
+    },
+
+    async countActive(idleSeconds: number): Promise<number> {
+      const [row] = await sql<{ n: number }[]>`
+        select count(*)::int as n from api_sessions
+         where is_active and expires_at > now() and last_activity > now() - make_interval(secs => ${idleSeconds})`;
+      return row.n;
+    },
+
+    /** The sweeper: ends sessions past their absolute end, then those idle too long; answers the hashes by reason. */
+    async endExpired(idleSeconds: number, limit = 1000): Promise<{ absolute: string[]; idle: string[] }> {
+      const absolute = await endWhere('absolute', sql`id in (select id from api_sessions where is_active and expires_at <= now() limit ${limit})`);
+      const idle = await endWhere(
+        'idle',
+        sql`id in (select id from api_sessions where is_active and last_activity < now() - make_interval(secs => ${idleSeconds}) limit ${limit})`,
+      );
+      return { absolute, idle };
+    },
+
+    /** Retention: deletes sessions that ended before `before`; answers how many. */
+    async deleteEndedBefore(before: Date, limit = 5000): Promise<number> {
+      const rows = await sql`
+        delete from api_sessions where id in (
+          select id from api_sessions where not is_active and ended_at < ${before} limit ${limit})`;
+      return rows.count;
     },
 
     async listActive(filter: { userId?: number; limit: number; offset: number }): Promise<(SessionRow & { login: string })[]> {

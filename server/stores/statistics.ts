@@ -1,16 +1,28 @@
-// The troubleshooting guide's three monitoring queries, written for our tables.
+// The troubleshooting guide's three monitoring queries, written for our tables, plus what refused
+// and ended sessions over a window: hijack detections by component, session ends by reason.
 import type { Sql } from './database.ts';
 
-export async function sessionStatistics(sql: Sql, idleTimeout: number) {
+export async function sessionStatistics(sql: Sql, idleTimeout: number, windowSeconds = 86400) {
   const [row] = await sql<{ active_sessions: number; average_session_duration_seconds: number | null; unauthorized_last_day: number }[]>`
     select
       (select count(*)::int from api_sessions
         where is_active and expires_at > now() and last_activity > now() - make_interval(secs => ${idleTimeout})) as active_sessions,
       (select avg(extract(epoch from (logout_at - login_at)))::float8 from api_sessions where logout_at is not null) as average_session_duration_seconds,
       (select count(*)::int from api_access_log where status = 401 and at > now() - interval '1 day') as unauthorized_last_day`;
+  const hijacks = await sql<{ component: string; n: number }[]>`
+    select coalesce(reason, 'unknown') as component, count(*)::int as n from api_access_log
+     where error_code = 'SESSION_INVALID' and at > now() - make_interval(secs => ${windowSeconds})
+     group by 1`;
+  const ends = await sql<{ reason: string; n: number }[]>`
+    select end_reason as reason, count(*)::int as n from api_sessions
+     where ended_at > now() - make_interval(secs => ${windowSeconds}) and end_reason is not null
+     group by 1`;
   return {
     active_sessions: row.active_sessions,
     average_session_duration_seconds: Math.round((row.average_session_duration_seconds ?? 0) * 10) / 10,
     unauthorized_last_day: row.unauthorized_last_day,
+    window_seconds: windowSeconds,
+    hijack_detections: Object.fromEntries(hijacks.map((h) => [h.component, h.n])),
+    sessions_ended: Object.fromEntries(ends.map((e) => [e.reason, e.n])),
   };
 }

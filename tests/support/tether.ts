@@ -28,7 +28,8 @@ export interface TestTether extends Tether {
 let nextId = 1;
 
 export async function startTestTether(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestTether> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tether-test-'));
+  // A given DATA_DIR is the caller's to keep (the CLI tests reopen it); a temp one is removed at close.
+  const dataDir = env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'tether-test-'));
   const config = loadConfig({
     DATABASE_URL: process.env.DATABASE_URL,
     REDIS_URL: process.env.REDIS_URL,
@@ -77,7 +78,7 @@ export async function startTestTether(env: Record<string, string> = {}, options:
     logsMatching: (text) => logs.filter((l) => JSON.stringify(l).includes(text)),
     async close() {
       await tether.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!env.DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,83 @@
+// Prometheus metrics (GET /metrics). One registry per process: counters are fed where things happen
+// (the call record, session ends, cache lookups); gauges are read at scrape time.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CallRecord } from './rpc/context.ts';
+
+export interface MetricSources {
+  /** Active sessions as PostgreSQL counts them; read at scrape time. */
+  activeSessions(): Promise<number>;
+  auditQueueDepth(): number;
+  auditSpoolRows(): number;
+  auditCounters: { written: number; spooled: number; replayed: number };
+}
+
+/** A counter whose value lives elsewhere (the audit log's own counts), copied at scrape time. */
+function mirroredCounter(registry: Registry, name: string, help: string, read: () => number) {
+  return new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
+export function createMetrics(options: { defaults?: boolean } = {}) {
+  const registry = new Registry();
+  if (options.defaults ?? true) collectDefaultMetrics({ register: registry, prefix: 'tether_' });
+  let sources: MetricSources | undefined;
+
+  const calls = new Counter({ name: 'tether_calls_total', help: 'Calls answered, by method and outcome (ok or the error_code).', labelNames: ['method', 'outcome'] as const, registers: [registry] });
+  const duration = new Histogram({
+    name: 'tether_call_duration_seconds',
+    help: 'Time from reading a call to its answer, by method.',
+    labelNames: ['method'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const hijacks = new Counter({ name: 'tether_session_hijack_detections_total', help: 'Calls refused for a fingerprint, uid or client mismatch, by component.', labelNames: ['component'] as const, registers: [registry] });
+  const expirations = new Counter({ name: 'tether_session_expirations_total', help: 'Sessions ended, by reason (idle, absolute, logout, revoked, cap, user_disabled).', labelNames: ['reason'] as const, registers: [registry] });
+  const cacheLookups = new Counter({ name: 'tether_session_cache_lookups_total', help: 'Session lookups in the cache, by result (hit, miss, error).', labelNames: ['result'] as const, registers: [registry] });
+  new Gauge({
+    name: 'tether_active_sessions',
+    help: 'Active sessions in PostgreSQL (not ended, within idle and absolute time).',
+    registers: [registry],
+    async collect() {
+      if (sources) this.set(await sources.activeSessions().catch(() => Number.NaN));
+    },
+  });
+  new Gauge({ name: 'tether_audit_queue_depth', help: 'Audit rows waiting for the next batch write.', registers: [registry], collect() { if (sources) this.set(sources.auditQueueDepth()); } });
+  new Gauge({ name: 'tether_audit_spool_rows', help: 'Audit rows in the local spool file, waiting for PostgreSQL.', registers: [registry], collect() { if (sources) this.set(sources.auditSpoolRows()); } });
+  mirroredCounter(registry, 'tether_audit_rows_written_total', 'Audit rows written to PostgreSQL directly.', () => sources?.auditCounters.written ?? 0);
+  mirroredCounter(registry, 'tether_audit_rows_spooled_total', 'Audit rows spooled to disk because PostgreSQL refused them.', () => sources?.auditCounters.spooled ?? 0);
+  mirroredCounter(registry, 'tether_audit_rows_replayed_total', 'Spooled audit rows replayed into PostgreSQL.', () => sources?.auditCounters.replayed ?? 0);
+
+  return {
+    registry,
+    /** Gauges need the stores, which are built after the metrics. */
+    attach(s: MetricSources) {
+      sources = s;
+    },
+    /** `known`: the method is registered; other names are one label, so a caller cannot grow the series. */
+    observeCall(record: CallRecord, seconds: number, known: boolean) {
+      const code = record.error?.data.error_code;
+      const method = known ? record.method : '(unknown)';
+      calls.inc({ method, outcome: code ?? 'ok' });
+      duration.observe({ method }, seconds);
+      if (code === 'SESSION_INVALID' && record.reason) hijacks.inc({ component: record.reason });
+    },
+    sessionsEnded(reason: string, count = 1) {
+      if (count > 0) expirations.inc({ reason }, count);
+    },
+    cacheLookup(result: 'hit' | 'miss' | 'error') {
+      cacheLookups.inc({ result });
+    },
+    async text(): Promise<{ contentType: string; body: string }> {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,134 @@
+// Configuration (DESIGN.md "Configuration"): the defaults, a ConfigError naming the variable for every
+// bad value, and a real process that refuses to start on one.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../server/config.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+const SECRET = 'config-test-secret-0123456789-0123456789';
+
+test('defaults match DESIGN.md', () => {
+  const config = loadConfig({});
+  assert.is(config.host, '127.0.0.1');
+  assert.is(config.port, 8069);
+  assert.is(config.databaseUrl, undefined, 'no DATABASE_URL: embedded PostgreSQL');
+  assert.is(config.redisUrl, undefined, 'no REDIS_URL: in-process cache');
+  assert.is(config.jwtSecret, undefined, 'generated under ./data in embedded mode');
+  assert.is(config.dataDir, './data');
+  assert.is(config.sessionIdleTimeout, 7200);
+  assert.is(config.sessionAbsoluteTimeout, 86400);
+  assert.is(config.accessTokenTtl, 3600);
+  assert.equal([...config.fingerprint.components].sort(), ['client', 'ip', 'lang', 'ua']);
+  assert.is(config.fingerprint.ua, 'exact');
+  assert.is(config.fingerprint.ip, 'exact');
+  assert.equal(config.trustedProxies, []);
+  assert.is(config.maxSessionsPerUser, 10);
+  assert.is(config.logLevel, 'info');
+  assert.is(config.bodyLimit, 1024 * 1024);
+  assert.is(config.batchLimit, 50);
+});
+
+test('empty strings count as unset', () => {
+  const config = loadConfig({ PORT: '', SESSION_IDLE_TIMEOUT: '', LOG_LEVEL: '', FINGERPRINT_UA: '', DATABASE_URL: '', REDIS_URL: '' });
+  assert.is(config.port, 8069);
+  assert.is(config.sessionIdleTimeout, 7200);
+  assert.is(config.logLevel, 'info');
+  assert.is(config.fingerprint.ua, 'exact');
+  assert.is(config.databaseUrl, undefined);
+});
+
+test('good values are read', () => {
+  const config = loadConfig({
+    HOST: '0.0.0.0',
+    PORT: '9000',
+    DATABASE_URL: 'postgres://u@db:5432/tether',
+    REDIS_URL: 'rediss://cache:6380',
+    JWT_SECRET: SECRET,
+    SESSION_IDLE_TIMEOUT: '60',
+    SESSION_ABSOLUTE_TIMEOUT: '600',
+    ACCESS_TOKEN_TTL: '120',
+    FINGERPRINT_COMPONENTS: 'ip, ua',
+    FINGERPRINT_UA: 'major',
+    FINGERPRINT_IP: 'subnet',
+    TRUSTED_PROXIES: '10.0.0.0/8,::1',
+    MAX_SESSIONS_PER_USER: '1',
+    LOG_LEVEL: 'debug',
+    BODY_LIMIT: '4096',
+    BATCH_LIMIT: '5',
+  });
+  assert.is(config.host, '0.0.0.0');
+  assert.is(config.port, 9000);
+  assert.is(config.databaseUrl, 'postgres://u@db:5432/tether');
+  assert.is(config.redisUrl, 'rediss://cache:6380');
+  assert.is(config.jwtSecret, SECRET);
+  assert.is(config.sessionIdleTimeout, 60);
+  assert.is(config.sessionAbsoluteTimeout, 600);
+  assert.is(config.accessTokenTtl, 120);
+  assert.equal([...config.fingerprint.components].sort(), ['ip', 'ua']);
+  assert.is(config.fingerprint.ua, 'major');
+  assert.is(config.fingerprint.ip, 'subnet');
+  assert.equal(config.trustedProxies, ['10.0.0.0/8', '::1']);
+  assert.is(config.maxSessionsPerUser, 1);
+  assert.is(config.logLevel, 'debug');
+  assert.is(config.bodyLimit, 4096);
+  assert.is(config.batchLimit, 5);
+});
+
+const BAD: Array<[string, Record<string, string>, string]> = [
+  ['PORT=abc', { PORT: 'abc' }, 'PORT'],
+  ['PORT=70000', { PORT: '70000' }, 'PORT'],
+  ['SESSION_IDLE_TIMEOUT=0', { SESSION_IDLE_TIMEOUT: '0' }, 'SESSION_IDLE_TIMEOUT'],
+  ['SESSION_IDLE_TIMEOUT=-5', { SESSION_IDLE_TIMEOUT: '-5' }, 'SESSION_IDLE_TIMEOUT'],
+  ['FINGERPRINT_UA=foo', { FINGERPRINT_UA: 'foo' }, 'FINGERPRINT_UA'],
+  ['FINGERPRINT_IP=foo', { FINGERPRINT_IP: 'foo' }, 'FINGERPRINT_IP'],
+  ['FINGERPRINT_COMPONENTS=ip,nose', { FINGERPRINT_COMPONENTS: 'ip,nose' }, 'FINGERPRINT_COMPONENTS'],
+  ['TRUSTED_PROXIES=notacidr', { TRUSTED_PROXIES: 'notacidr' }, 'TRUSTED_PROXIES'],
+  ['DATABASE_URL=mysql://x', { DATABASE_URL: 'mysql://x', JWT_SECRET: SECRET }, 'DATABASE_URL'],
+  ['REDIS_URL=http://x', { REDIS_URL: 'http://x' }, 'REDIS_URL'],
+  ['JWT_SECRET too short', { JWT_SECRET: 'short-secret' }, 'JWT_SECRET'],
+  ['DATABASE_URL without JWT_SECRET', { DATABASE_URL: 'postgres://u@db:5432/tether' }, 'JWT_SECRET'],
+  ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+  ['BATCH_LIMIT=0', { BATCH_LIMIT: '0' }, 'BATCH_LIMIT'],
+];
+
+for (const [label, env, variable] of BAD) {
+  test(`${label} -> ConfigError naming ${variable}`, () => {
+    let caught: unknown;
+    try {
+      loadConfig(env);
+    } catch (err) {
+      caught = err;
+    }
+    assert.instance(caught, ConfigError, `loadConfig(${JSON.stringify(env)}) should throw a ConfigError`);
+    assert.match((caught as Error).message, variable);
+  });
+}
+
+test('the real process refuses to start on PORT=abc, naming PORT', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tether-config-test-'));
+  try {
+    // Only what the child needs: no DATABASE_URL/REDIS_URL/JWT_SECRET from this shell, so PORT is
+    // the one bad value and no store is touched.
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dataDir, DATA_DIR: dataDir, PORT: 'abc', NO_COLOR: '1' };
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    // A process that starts after all would never exit by itself: stop it (the assertion then fails).
+    const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(guard);
+    assert.ok(code !== 0 && code !== null, `exit code ${code}; output: ${output}`);
+    assert.match(output, /configuration error/);
+    assert.match(output, /PORT/);
+    assert.not.match(output, /listening/);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test.run();
