@@ -1,4 +1,4 @@
-// /readyz: PostgreSQL and the cache must both answer, each within a second.
+// /readyz: PostgreSQL and the cache must both answer, each within a second; the body names the one that did not.
 import type { Services } from '../services.ts';
 
 const within = <T>(ms: number, work: Promise<T>): Promise<T> =>
@@ -18,5 +18,9 @@ export async function readiness(services: Services) {
     probe(() => services.db.sql`select 1`),
     probe(() => services.cache.ping()),
   ]);
-  return { ok: postgres === 'ok' && cache === 'ok', postgres, cache, cache_kind: services.cache.kind, database_kind: services.db.kind };
+  // Either store down is 503 (a balancer should prefer an instance that has both), but the body says
+  // how bad: with the cache down calls still succeed from PostgreSQL ("degraded"); with PostgreSQL down
+  // only sessions already cached work ("unavailable").
+  const status = postgres !== 'ok' ? 'unavailable' : cache !== 'ok' ? 'degraded' : 'ok';
+  return { ok: status === 'ok', status, postgres, cache, cache_kind: services.cache.kind, database_kind: services.db.kind };
 }
