@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE := node --import tsx
 DEPS := node_modules/.package-lock.json
 
-.PHONY: run test typecheck migrate bench fuzz clean
+.PHONY: run test typecheck migrate bench bench-short fuzz clean
 
 # Installs from the lockfile when node_modules is missing or older than the lockfile.
 $(DEPS): package-lock.json
@@ -18,6 +18,16 @@ test: $(DEPS)
 
 typecheck: $(DEPS)
 	npx tsc --noEmit
+
+# The benchmark: Tether beside its baselines, on real PostgreSQL and Redis (DATABASE_URL names the
+# server whose database tether_bench it recreates; default the local one). This process and the load
+# generator run on core 1, the servers on core 0.
+PIN := $(shell command -v taskset >/dev/null && [ $$(nproc) -ge 2 ] && echo taskset -c 1)
+bench: $(DEPS)
+	$(PIN) $(NODE) bench/run.ts
+
+bench-short: $(DEPS)
+	BENCH_SHORT=1 $(PIN) $(NODE) bench/run.ts
 
 migrate: $(DEPS)
 	$(NODE) server/cli.ts migrate

@@ -21,11 +21,19 @@ function oauthError(ctx: Koa.Context, services: Services, status: number, error:
 
 /** client_id and client_secret from HTTP Basic (RFC 6749 2.3.1) or the body. */
 function credentialsOf(ctx: Koa.Context, body: Record<string, unknown>): { id?: string; secret?: string } {
-  const basic = /^Basic ([A-Za-z0-9+/=]+)$/.exec(ctx.get('authorization'));
+  // The scheme name is case-insensitive (RFC 7235 section 2.1).
+  const basic = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(ctx.get('authorization'));
   if (basic) {
     const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon > 0) return { id: decodeURIComponent(decoded.slice(0, colon)), secret: decodeURIComponent(decoded.slice(colon + 1)) };
+    if (colon > 0) {
+      // Form-encoded per RFC 6749 2.3.1; a malformed escape is bad credentials, not a server failure.
+      try {
+        return { id: decodeURIComponent(decoded.slice(0, colon)), secret: decodeURIComponent(decoded.slice(colon + 1)) };
+      } catch {
+        return {};
+      }
+    }
   }
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   return { id: str(body.client_id), secret: str(body.client_secret) };

@@ -1,7 +1,7 @@
 // The client a session is bound to: ip, User-Agent, Accept-Language, and X-Client-Fingerprint when
 // the client sent one at login. The policy (which components, how strict) is configuration and is
 // applied at comparison time, so a policy change applies to sessions already open.
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { Config } from '../config.ts';
 import type { Peer } from '../rpc/context.ts';
 
@@ -24,11 +24,27 @@ export const fingerprintOf = (peer: Peer): Fingerprint => ({
 /** Product tokens with major versions only: Chrome/120.0.6099.71 -> Chrome/120, so a browser update keeps the session. */
 export const majorVersions = (ua: string): string => ua.replace(/\/(\d+)(?:\.[0-9A-Za-z]+)+/g, '/$1');
 
+/** The eight 16-bit groups of a valid IPv6 address, whatever its spelling (zero compression, leading zeros, dotted IPv4 tail, zone). */
+function ipv6Groups(ip: string): number[] {
+  const [head, tail] = ip.split('%')[0].split('::');
+  const groupsOf = (part: string | undefined): number[] =>
+    (part ? part.split(':') : []).flatMap((g) => {
+      if (!g.includes('.')) return [parseInt(g, 16)];
+      const [a, b, c, d] = g.split('.').map(Number);
+      return [(a << 8) | b, (c << 8) | d];
+    });
+  const before = groupsOf(head);
+  const after = groupsOf(tail);
+  const zeros = tail === undefined ? 0 : 8 - before.length - after.length;
+  return [...before, ...new Array<number>(zeros).fill(0), ...after];
+}
+
 /** IPv4 /24, IPv6 /64: a client moving inside its network keeps the session. */
 function subnetOf(ip: string): string {
   if (isIPv4(ip)) return ip.split('.').slice(0, 3).join('.');
-  const groups = ip.split('::')[0].split(':');
-  return groups.slice(0, 4).join(':');
+  // The /64 from the expanded groups: "2001:db8::1" and "2001:db8:0:0::2" share one, "2001:db8::1:2:3:4:5" does not.
+  if (isIPv6(ip)) return ipv6Groups(ip).slice(0, 4).map((g) => g.toString(16)).join(':');
+  return ip;
 }
 
 /** The first component that differs, in the troubleshooting guide's order of likelihood. */

@@ -1,0 +1,268 @@
+// `make bench` (BENCH_SHORT=1 or `make bench-short` for a quick run): Tether beside its two
+// baselines, in one run, with one load generator (autocannon) and the same connections and duration
+// for each. The servers run on core 0 (taskset), this process and autocannon on core 1; PostgreSQL
+// and Redis float. Prints a table and writes bench/results/<time>.json and latest.json.
+//
+// Real stores only: DATABASE_URL (the server; a database `tether_bench` is recreated on it) and
+// REDIS_URL (default: the local ones). The restore and Redis-down scenarios use a throwaway
+// redis-server, so the shared one is never stopped or filled.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import autocannon from 'autocannon';
+import { createClient } from 'redis';
+import { benchWorld, freshDatabase, BENCH_IP, BENCH_LANG, BENCH_UA, type BenchWorld } from './fixtures.ts';
+import { freePort, startThrowawayRedis, type ThrowawayRedis } from '../tests/support/throwaway.ts';
+
+const SHORT = process.env.BENCH_SHORT === '1' || process.argv.includes('--short');
+const DURATION = Number(process.env.BENCH_DURATION ?? (SHORT ? 4 : 12));
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const JWT_SECRET = 'bench-secret-0123456789-0123456789-0123456789';
+const ROOT = new URL('..', import.meta.url).pathname;
+const TWO_CORES = cpus().length >= 2;
+
+interface Figures {
+  scenario: string;
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  non2xx: number;
+  requests: number;
+  note?: string;
+}
+
+const results: Figures[] = [];
+const extra: Record<string, unknown> = { duration_s: DURATION, connections: CONNECTIONS, cores: cpus().length, short: SHORT, node: process.version };
+
+// ---- processes ----
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+async function startServer(name: string, args: string[], env: Record<string, string>, port: number, readyPath = '/healthz'): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const command = TWO_CORES ? 'taskset' : process.execPath;
+  const argv = TWO_CORES ? ['-c', '0', process.execPath, '--import', 'tsx', ...args] : ['--import', 'tsx', ...args];
+  const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 150; i++) {
+    const ok = await fetch(url + readyPath, { method: readyPath === '/healthz' ? 'GET' : 'POST', headers: { 'content-type': 'application/json' }, body: readyPath === '/healthz' ? undefined : '{}' })
+      .then(() => true)
+      .catch(() => false);
+    if (ok) break;
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    pid: child.pid!,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      children.delete(child);
+    },
+  };
+}
+
+// ---- load ----
+
+interface Load {
+  path: string;
+  body?: string;
+  headers?: Record<string, string>;
+  /** Per-request body, for rotating through sessions. */
+  nextBody?: () => string;
+  rate?: number;
+  duration?: number;
+  amount?: number;
+}
+
+async function drive(scenario: string, url: string, load: Load, note?: string): Promise<Figures> {
+  const result = await autocannon({
+    url: url + load.path,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: load.amount ? undefined : (load.duration ?? DURATION),
+    amount: load.amount,
+    overallRate: load.rate,
+    headers: { 'content-type': 'application/json', ...(load.headers ?? {}) },
+    body: load.body,
+    requests: load.nextBody ? [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: load.nextBody!() }) }] : undefined,
+  } as autocannon.Options);
+  const figures: Figures = {
+    scenario,
+    rps: Math.round(result.requests.average),
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    requests: result.requests.total,
+    note,
+  };
+  results.push(figures);
+  console.error(`  ${scenario.padEnd(34)} ${String(figures.rps).padStart(7)} req/s  p50 ${figures.p50_ms} ms  p99 ${figures.p99_ms} ms  errors ${figures.errors}  non-2xx ${figures.non2xx}`);
+  return figures;
+}
+
+const rpcBody = (params: Record<string, unknown>, method = 'call') => JSON.stringify({ jsonrpc: '2.0', id: 1, method, params });
+
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(url + '/metrics')).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(name))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
+async function tableCounts(world: BenchWorld) {
+  await new Promise((r) => setTimeout(r, 1200)); // backends report their statistics within a second
+  const rows = await world.sql<{ relname: string; ins: number; upd: number }[]>`
+    select relname, n_tup_ins::int as ins, n_tup_upd::int as upd from pg_stat_user_tables where relname in ('api_sessions', 'api_access_log')`;
+  return Object.fromEntries(rows.map((r) => [r.relname, { ins: r.ins, upd: r.upd }]));
+}
+
+// ---- the run ----
+
+async function main() {
+  console.error(`bench: ${DURATION} s per scenario, ${CONNECTIONS} connections, ${cpus().length} cores${TWO_CORES ? ' (servers on core 0, load on core 1)' : ''}`);
+  const koaPort = await freePort();
+  const koa = await startServer('koa echo', ['bench/baselines/koaEcho.ts'], {}, koaPort, '/');
+  const koaFigures = await drive('baseline 1: koa json-rpc echo', koa.url, { path: '/', body: rpcBody({ limit: 20 }) });
+  await koa.stop();
+
+  const expressPort = await freePort();
+  const express = await startServer('express-session', ['bench/baselines/expressSession.ts'], { REDIS_URL }, expressPort, '/call');
+  const login = await fetch(`${express.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: rpcBody({}) });
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0];
+  const expressFigures = await drive('baseline 2: express-session + redis', express.url, { path: '/call', body: rpcBody({ limit: 20 }), headers: { cookie } });
+  await express.stop();
+
+  const databaseUrl = await freshDatabase(ADMIN_URL, 'tether_bench');
+  const world = await benchWorld(databaseUrl, JWT_SECRET);
+  const headers = { authorization: `Bearer ${world.token}`, 'user-agent': BENCH_UA, 'accept-language': BENCH_LANG };
+  const tetherEnv = { DATABASE_URL: databaseUrl, REDIS_URL, JWT_SECRET, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', MAX_SESSIONS_PER_USER: '10000' };
+  const tetherPort = await freePort();
+  const tether = await startServer('tether', ['server/main.ts'], tetherEnv, tetherPort);
+
+  // Hot path: bearer + session + fingerprint + sliding TTL + audit, on a warm cache.
+  const [hotSession] = await world.openSessions(1);
+  const hotBody = rpcBody({ session_id: hotSession, limit: 20 });
+  await drive('warm-up', tether.url, { path: '/api/v1/agents/list', body: hotBody, headers, duration: 2 });
+  results.pop();
+  const before = await tableCounts(world);
+  const hot = await drive('tether: agents.list (hot path)', tether.url, { path: '/api/v1/agents/list', body: hotBody, headers });
+  const after = await tableCounts(world);
+  const calls = hot.requests;
+  extra.postgres_writes_hot_path = {
+    calls,
+    audit_rows_inserted: (after.api_access_log?.ins ?? 0) - (before.api_access_log?.ins ?? 0),
+    api_sessions_rows_updated: (after.api_sessions?.upd ?? 0) - (before.api_sessions?.upd ?? 0),
+    note: 'audit rows arrive in batches (one INSERT per 200 ms or 500 rows); last_activity is written at most once a minute per session',
+  };
+  const half = await drive('tether: hot path at half max rate', tether.url, { path: '/api/v1/agents/list', body: hotBody, headers, rate: Math.max(1, Math.round(hot.rps / 2)) });
+  extra.p99_at_half_max_ms = half.p99_ms;
+  await drive('tether: me', tether.url, { path: '/api/v1/me', body: hotBody, headers });
+  await drive('tether: users.login', tether.url, { path: '/api/v1/users/login', body: rpcBody({ login: world.login, password: world.password }), headers, duration: Math.min(DURATION, 6) }, 'argon2id dominates by design');
+  extra.rss_after_hot_mb = Math.round((await metric(tether.url, 'tether_process_resident_memory_bytes')) / 1e6);
+  await tether.stop();
+
+  // Restore path: a throwaway Redis too small for the sessions in rotation (LRU), so nearly every
+  // call misses and PostgreSQL answers. The hit ratio is measured, not assumed.
+  const redis = await startThrowawayRedis();
+  const restoreEnv = { ...tetherEnv, REDIS_URL: redis.url };
+  const restore = async (label: string, pool: string[]) => {
+    await tuneSmallCache(redis);
+    const server = await startServer('tether', ['server/main.ts'], restoreEnv, await freePort());
+    let i = 0;
+    const bodies = pool.map((id) => rpcBody({ session_id: id, limit: 20 }));
+    const figures = await drive(label, server.url, { path: '/api/v1/agents/list', headers, nextBody: () => bodies[i++ % bodies.length] });
+    const hits = await metric(server.url, 'tether_session_cache_lookups_total{result="hit"}');
+    const misses = await metric(server.url, 'tether_session_cache_lookups_total{result="miss"}');
+    figures.note = `cache hit ratio ${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}%`;
+    await server.stop();
+    return figures;
+  };
+  const pool = await world.openSessions(SHORT ? 2000 : 5000);
+  await world.fillSessionsTo(10_000);
+  const restore10k = await restore('tether: restore path, 10k rows', pool);
+  if (!SHORT) {
+    await world.fillSessionsTo(1_000_000);
+    const restore1m = await restore('tether: restore path, 1M rows', pool);
+    extra.restore_cost_ratio_1m_vs_10k = Math.round((restore10k.rps / Math.max(1, restore1m.rps)) * 100) / 100;
+  }
+
+  // Redis down: every lookup fails fast and PostgreSQL answers.
+  const down = await startServer('tether', ['server/main.ts'], restoreEnv, await freePort());
+  await redis.kill();
+  await drive('tether: hot path, Redis down', down.url, { path: '/api/v1/agents/list', body: hotBody, headers });
+  await down.stop();
+  await redis.stop().catch(() => {});
+
+  // WORKERS=2: the same hot path on two processes sharing the port (both cores, so the load
+  // generator competes with the servers here: read it as a trend).
+  if (TWO_CORES) {
+    const clusterPort = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env: { ...process.env, ...tetherEnv, WORKERS: '2', PORT: String(clusterPort), HOST: '127.0.0.1' }, stdio: 'ignore' });
+    children.add(child);
+    const url = `http://127.0.0.1:${clusterPort}`;
+    for (let i = 0; i < 100 && !(await fetch(url + '/healthz').then(() => true).catch(() => false)); i++) await new Promise((r) => setTimeout(r, 200));
+    const two = await drive('tether: hot path, WORKERS=2', url, { path: '/api/v1/agents/list', body: hotBody, headers }, 'servers share both cores with the load generator');
+    extra.workers_2_vs_1 = Math.round((two.rps / hot.rps) * 100) / 100;
+    child.kill('SIGTERM');
+  }
+
+  extra.hot_vs_baseline_1 = Math.round((hot.rps / koaFigures.rps) * 100) / 100;
+  extra.hot_vs_baseline_2 = Math.round((hot.rps / expressFigures.rps) * 100) / 100;
+  await world.close();
+  report();
+}
+
+async function tuneSmallCache(redis: ThrowawayRedis) {
+  const client = createClient({ url: redis.url });
+  await client.connect();
+  await client.flushAll();
+  const used = Number(/used_memory:(\d+)/.exec(await client.info('memory'))?.[1] ?? 1_000_000);
+  // Room for a few hundred entries: far fewer than the sessions in rotation.
+  await client.configSet({ maxmemory: String(used + 256 * 1024), 'maxmemory-policy': 'allkeys-lru' });
+  await client.quit();
+}
+
+function report() {
+  const table = [
+    '| scenario | req/s | p50 ms | p99 ms | errors | non-2xx | note |',
+    '|---|---:|---:|---:|---:|---:|---|',
+    ...results.map((r) => `| ${r.scenario} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} | ${r.non2xx} | ${r.note ?? ''} |`),
+  ].join('\n');
+  console.log(table);
+  console.log('');
+  console.log(
+    [
+      `hot path vs baseline 1 (koa echo): ${extra.hot_vs_baseline_1} (target >= 0.85)`,
+      `hot path vs baseline 2 (express-session): ${extra.hot_vs_baseline_2} (target >= 3)`,
+      `p99 at half the hot path's max rate: ${extra.p99_at_half_max_ms} ms (target <= 5)`,
+      extra.restore_cost_ratio_1m_vs_10k !== undefined ? `restore path cost, 1M rows vs 10k: ${extra.restore_cost_ratio_1m_vs_10k} (target <= 1.2)` : 'restore path at 1M rows: full run only',
+      `PostgreSQL writes on the hot path: ${JSON.stringify(extra.postgres_writes_hot_path)}`,
+      `RSS after the hot-path scenarios: ${extra.rss_after_hot_mb} MB`,
+      extra.workers_2_vs_1 !== undefined ? `WORKERS=2 vs 1: ${extra.workers_2_vs_1}x` : '',
+    ]
+      .filter(Boolean)
+      .join('\n'),
+  );
+  mkdirSync(new URL('results/', import.meta.url), { recursive: true });
+  const json = JSON.stringify({ at: new Date().toISOString(), ...extra, results }, null, 2);
+  writeFileSync(new URL(`results/${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url), json);
+  writeFileSync(new URL('results/latest.json', import.meta.url), json);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error('bench failed:', err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,255 @@
+// One Cache contract, run against the in-process cache and against Redis (REDIS_URL when set, else a
+// throwaway redis-server, so the Redis half always runs). Then, on a throwaway Redis only: the server
+// is killed (commands fail at once, ping fails) and restarted (the client reconnects by itself).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import type { Cache } from '../../server/stores/cache.ts';
+import { memoryCache } from '../../server/stores/memoryCache.ts';
+import { redisCache } from '../../server/stores/redisCache.ts';
+import { createLogger } from '../../server/log.ts';
+import { startThrowawayRedis, type ThrowawayRedis } from '../support/throwaway.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The promise's outcome, or a rejection naming `what` if it takes longer than `ms` (a hang). */
+function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    work.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms))),
+  ]);
+}
+
+/** Polls `check` until it answers true, at most `ms`; answers whether it did. */
+async function poll(ms: number, check: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+type Logs = Array<{ msg?: string; level?: number }>;
+function capturingLogger() {
+  const logs: Logs = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { log: createLogger('info', sink), logs };
+}
+
+let throwaway: ThrowawayRedis | undefined;
+async function sharedThrowaway(): Promise<ThrowawayRedis> {
+  return (throwaway ??= await startThrowawayRedis());
+}
+
+// ---- the contract ----
+
+function cacheContract(name: string, open: () => Promise<Cache>, kind: Cache['kind']) {
+  const s = suite(`cache contract: ${name}`);
+  // Unique per run: the shared Redis is used by other test runs at the same time.
+  const prefix = `tether-test:cache-contract:${process.pid}:${randomUUID()}:`;
+  const used = new Set<string>();
+  const key = (k: string) => {
+    used.add(prefix + k);
+    return prefix + k;
+  };
+  let cache: Cache;
+
+  s.before(async () => {
+    cache = await open();
+  });
+  s.after(async () => {
+    if (!cache) return;
+    await cache.del(...used);
+    await cache.close();
+  });
+
+  s('answers its kind', () => {
+    assert.is(cache.kind, kind);
+  });
+
+  s('ping answers', async () => {
+    await within(2000, 'ping', cache.ping());
+  });
+
+  s('get of a missing key answers null; ttl answers -2', async () => {
+    assert.is(await cache.get(key('missing')), null);
+    assert.is(await cache.ttl(key('missing')), -2);
+  });
+
+  s('set then get answers the value verbatim, with the TTL set', async () => {
+    const value = JSON.stringify({ user: 7, note: "quote ' \" back\\slash \u00e9\u4e2d\u{1F600} \r\n\t", empty: '' });
+    await cache.set(key('a'), value, 60);
+    assert.is(await cache.get(key('a')), value);
+    const ttl = await cache.ttl(key('a'));
+    assert.ok(ttl > 0 && ttl <= 60, `ttl ${ttl} not in (0, 60]`);
+  });
+
+  s('set overwrites the value and the TTL', async () => {
+    await cache.set(key('over'), 'first', 600);
+    await cache.set(key('over'), 'second', 30);
+    assert.is(await cache.get(key('over')), 'second');
+    const ttl = await cache.ttl(key('over'));
+    assert.ok(ttl > 0 && ttl <= 30, `ttl ${ttl} not in (0, 30] after the overwrite`);
+  });
+
+  s('get does not slide the TTL', async () => {
+    await cache.set(key('plain'), 'v', 20);
+    await cache.get(key('plain'));
+    const ttl = await cache.ttl(key('plain'));
+    assert.ok(ttl > 0 && ttl <= 20, `ttl ${ttl} moved on a plain get`);
+  });
+
+  s('getAndSlide answers the value and sets the TTL anew (GETEX)', async () => {
+    await cache.set(key('slide'), 'session', 10);
+    assert.is(await cache.getAndSlide(key('slide'), 500), 'session');
+    const ttl = await cache.ttl(key('slide'));
+    assert.ok(ttl > 10 && ttl <= 500, `ttl ${ttl} was not slid to 500`);
+    // Sliding shortens too: it sets, it does not only extend.
+    assert.is(await cache.getAndSlide(key('slide'), 5), 'session');
+    const shorter = await cache.ttl(key('slide'));
+    assert.ok(shorter > 0 && shorter <= 5, `ttl ${shorter} was not set to 5`);
+  });
+
+  s('getAndSlide of a missing key answers null and creates nothing', async () => {
+    assert.is(await cache.getAndSlide(key('slide-missing'), 60), null);
+    assert.is(await cache.get(key('slide-missing')), null);
+    assert.is(await cache.ttl(key('slide-missing')), -2);
+  });
+
+  s('a key expires after its TTL; a slid key outlives its first TTL', async () => {
+    await cache.set(key('short'), 'gone soon', 1);
+    await cache.set(key('kept'), 'kept alive', 1);
+    assert.is(await cache.get(key('short')), 'gone soon');
+    assert.is(await cache.getAndSlide(key('kept'), 30), 'kept alive');
+    const expired = await poll(6000, async () => (await cache.get(key('short'))) === null);
+    assert.ok(expired, 'a 1 s key was still there after 6 s');
+    assert.is(await cache.ttl(key('short')), -2);
+    assert.is(await cache.getAndSlide(key('short'), 30), null, 'an expired key cannot be slid back to life');
+    // The slid key was set with the same 1 s TTL at the same moment, and is still there.
+    assert.is(await cache.get(key('kept')), 'kept alive');
+  });
+
+  s('del removes one or several keys; deleting missing keys or none is fine', async () => {
+    await cache.set(key('d1'), '1', 60);
+    await cache.set(key('d2'), '2', 60);
+    await cache.set(key('d3'), '3', 60);
+    await cache.del(key('d1'));
+    assert.is(await cache.get(key('d1')), null);
+    assert.is(await cache.get(key('d2')), '2');
+    await cache.del(key('d2'), key('d3'), key('never-set'));
+    assert.is(await cache.get(key('d2')), null);
+    assert.is(await cache.get(key('d3')), null);
+    assert.is(await cache.ttl(key('d3')), -2);
+    await cache.del();
+  });
+
+  s('hit counts within a window that the first hit sets', async () => {
+    const first = await cache.hit(key('hits'), 60);
+    assert.equal(first.count, 1);
+    assert.ok(first.ttl > 0 && first.ttl <= 60, `first ttl ${first.ttl}`);
+    const second = await cache.hit(key('hits'), 5);
+    assert.is(second.count, 2);
+    assert.ok(second.ttl > 5 && second.ttl <= 60, `a later hit moved the window: ttl ${second.ttl}`);
+    assert.is((await cache.hit(key('hits'), 60)).count, 3);
+  });
+
+  s('hit starts again at 1 once the window has passed', async () => {
+    assert.is((await cache.hit(key('window'), 1)).count, 1);
+    assert.is((await cache.hit(key('window'), 1)).count, 2);
+    assert.ok(await poll(6000, async () => (await cache.ttl(key('window'))) === -2), 'a 1 s window was still open after 6 s');
+    assert.is((await cache.hit(key('window'), 1)).count, 1);
+  });
+
+  s.run();
+}
+
+cacheContract('memory', async () => memoryCache(), 'memory');
+cacheContract(
+  process.env.REDIS_URL ? 'redis (REDIS_URL)' : 'redis (throwaway redis-server)',
+  async () => redisCache(process.env.REDIS_URL ?? (await sharedThrowaway()).url, capturingLogger().log),
+  'redis',
+);
+
+// ---- Redis going away and coming back (a throwaway server: never the shared one) ----
+
+const faults = suite('redis cache: server killed and restarted');
+let redis: ThrowawayRedis;
+let cache: Cache;
+let logs: Logs;
+
+faults.before(async () => {
+  redis = await sharedThrowaway();
+  const logger = capturingLogger();
+  logs = logger.logs;
+  cache = await redisCache(redis.url, logger.log);
+});
+faults.after(async () => {
+  await cache?.close().catch(() => {});
+  await redis?.stop();
+});
+
+faults('works before the kill', async () => {
+  await cache.set('faults:k', 'before', 60);
+  assert.is(await cache.get('faults:k'), 'before');
+  await cache.ping();
+});
+
+faults('with the server killed, every operation rejects promptly and ping fails', async () => {
+  await redis.kill();
+  // Whatever was in flight or is issued now must fail, not queue or hang.
+  const attempts: Array<[string, () => Promise<unknown>]> = [
+    ['ping', () => cache.ping()],
+    ['get', () => cache.get('faults:k')],
+    ['getAndSlide', () => cache.getAndSlide('faults:k', 60)],
+    ['set', () => cache.set('faults:k', 'during', 60)],
+    ['del', () => cache.del('faults:k')],
+    ['ttl', () => cache.ttl('faults:k')],
+    ['hit', () => cache.hit('faults:hits', 60)],
+  ];
+  for (let round = 0; round < 3; round++) {
+    for (const [name, op] of attempts) {
+      const outcome = await within(3000, `${name} with Redis down`, op().then(() => 'resolved', (err: Error) => err));
+      assert.instance(outcome, Error, `${name} resolved with Redis down (round ${round})`);
+    }
+    await sleep(300); // across the reconnect backoff too, not only the first instant
+  }
+  assert.ok(
+    logs.some((l) => l.msg?.includes('redis unavailable')),
+    'the outage was not logged',
+  );
+});
+
+faults('after a restart the client reconnects by itself and works again', async () => {
+  await redis.restart();
+  const back = await poll(10_000, async () => {
+    await within(1000, 'ping', cache.ping());
+    return true;
+  });
+  assert.ok(back, 'the cache did not answer within 10 s of Redis coming back');
+  // A fresh server: what was stored before the crash is gone, new writes work.
+  assert.is(await cache.get('faults:k'), null);
+  await cache.set('faults:k', 'after', 60);
+  assert.is(await cache.getAndSlide('faults:k', 120), 'after');
+  const ttl = await cache.ttl('faults:k');
+  assert.ok(ttl > 60 && ttl <= 120, `ttl ${ttl}`);
+  assert.ok(
+    logs.some((l) => l.msg === 'redis reconnected'),
+    'the reconnect was not logged',
+  );
+});
+
+faults('close() while Redis is down does not hang', async () => {
+  await redis.kill();
+  await within(3000, 'cache.close() with Redis down', cache.close());
+  await redis.restart();
+});
+
+faults.run();
