@@ -155,7 +155,7 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
       if (now - found.entry.la < touchEvery) return;
       found.entry.la = now;
       store.touch(found.hash, new Date(now * 1000)).catch((err: Error) => log.warn({ err: err.message }, 'last_activity update failed'));
-      void cachePut(found.hash, found.entry, idle);
+      void cachePut(found.hash, found.entry, Math.min(idle, found.entry.abs - now));
     },
 
     /** sessions.refresh: the idle clock restarts now (the cache entry and PostgreSQL both), never past the absolute end. */
