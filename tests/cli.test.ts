@@ -1,0 +1,319 @@
+// The operators' command line as a real child process: `node bin/tether.js <args>` on the stores the
+// environment names (real PostgreSQL + Redis when DATABASE_URL is set, else embedded PGlite under a
+// temp DATA_DIR). PGlite is single-process: a server on the same DATA_DIR is always closed before the
+// CLI runs, and the database is reopened (by a fresh server) after it exits.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { realStores, startTestTether, TEST_JWT_SECRET, type TestTether } from './support/tether.ts';
+import { clientHeaders, tokenFor, unique } from './support/fixtures.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const dataDir = mkdtempSync(join(tmpdir(), 'tether-cli-'));
+
+const cliEnv: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'debug', NO_COLOR: '1' };
+if (realStores) cliEnv.JWT_SECRET = TEST_JWT_SECRET;
+else for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET']) delete cliEnv[name];
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], stdin = '', env: NodeJS.ProcessEnv = cliEnv): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/tether.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(stdin);
+  });
+}
+
+const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+
+/** --json: stdout is exactly one JSON object (one line), nothing else. */
+function jsonOf(r: Run): any {
+  const text = r.stdout.trim();
+  assert.ok(text.length > 0, `nothing on stdout\n${show(r)}`);
+  assert.not.ok(text.includes('\n'), `more than one line on stdout\n${show(r)}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    assert.unreachable(`stdout is not JSON\n${show(r)}`);
+  }
+  assert.type(value, 'object');
+  assert.ok(value !== null && !Array.isArray(value), 'one JSON object');
+  return value;
+}
+
+function ok(r: Run): any {
+  assert.is(r.code, 0, show(r));
+  const out = jsonOf(r);
+  assert.is(out.ok, true, show(r));
+  return out;
+}
+
+/** An explained failure: exit 1, a message on stderr, no usage text. */
+function failure(r: Run, message: string) {
+  assert.is(r.code, 1, show(r));
+  assert.ok(r.stderr.includes(message), `stderr should say ${JSON.stringify(message)}\n${show(r)}`);
+  assert.not.ok(r.stderr.includes('usage: tether'), show(r));
+}
+
+/** Bad usage: exit 2, the usage text on stderr. */
+function usage(r: Run, message?: string) {
+  assert.is(r.code, 2, show(r));
+  assert.ok(r.stderr.includes('usage: tether <command>'), show(r));
+  if (message) assert.ok(r.stderr.includes(message), show(r));
+}
+
+async function withServer<T>(work: (t: TestTether) => Promise<T>): Promise<T> {
+  const t = await startTestTether({ DATA_DIR: dataDir });
+  try {
+    return await work(t);
+  } finally {
+    await t.close();
+  }
+}
+
+const alice = { login: unique('alice'), password: `pw ${unique('a')} with spaces` };
+const bob = { login: unique('bob'), password: unique('bobpw') };
+let adminClient: { id: string; secret: string };
+let spareClient: { id: string; secret: string };
+let spareToken: string;
+let sessionsOf: { a1: string; a2: string; b: string; headers: Record<string, string>; bobHeaders: Record<string, string> };
+
+test.after(() => {
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('bad usage exits 2 with the usage text on stderr and nothing on stdout', async () => {
+  // These fail before any store is opened, so they may run side by side.
+  const [unknown, none, badFlag, asJson] = await Promise.all([cli(['frobnicate']), cli([]), cli(['users', 'list', '--no-such-flag']), cli(['frobnicate', '--json'])]);
+  usage(unknown, 'unknown command: frobnicate');
+  assert.is(unknown.stdout, '');
+  usage(none, 'a command is required');
+  usage(badFlag, 'no-such-flag');
+  // --json: still exactly one JSON object on stdout, saying what went wrong.
+  usage(asJson);
+  const out = jsonOf(asJson);
+  assert.is(out.ok, false);
+  assert.ok(String(out.error).includes('frobnicate'));
+});
+
+test('configuration errors exit 2, unreachable stores exit 1, each explained on stderr', async () => {
+  const unreachable = { ...cliEnv, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', JWT_SECRET: TEST_JWT_SECRET };
+  const noSecret = { ...cliEnv, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', JWT_SECRET: '' };
+  const [down, misconfigured] = await Promise.all([cli(['users', 'list', '--json'], '', unreachable), cli(['users', 'list', '--json'], '', noSecret)]);
+  failure(down, 'cannot open the stores');
+  assert.is(jsonOf(down).ok, false);
+  usage(misconfigured, 'JWT_SECRET is required');
+  assert.is(jsonOf(misconfigured).ok, false);
+});
+
+test('migrate --json: one JSON object on stdout, logs on stderr only', async () => {
+  const r = await cli(['migrate', '--json']);
+  assert.equal(ok(r), { ok: true, migrated: true });
+  // Embedded on a fresh DATA_DIR: this run applied the migrations, and said so on stderr.
+  if (!realStores) assert.ok(r.stderr.includes('migrations applied'), show(r));
+});
+
+test('users add --password-stdin: the password is read from a pipe; mistakes are explained', async () => {
+  const r = await cli(['users', 'add', '--login', alice.login, '--name', 'Alice Admin', '--admin', '--password-stdin', '--json'], alice.password + '\n');
+  const out = ok(r);
+  assert.is(out.user.login, alice.login);
+  assert.is(out.user.name, 'Alice Admin');
+  assert.is(out.user.is_admin, true);
+  assert.type(out.user.id, 'number');
+  assert.not.ok(r.stdout.includes(alice.password) || r.stderr.includes(alice.password), 'the password is never printed');
+
+  // Without --json: a sentence for a human.
+  const plain = await cli(['users', 'add', '--login', bob.login, '--name', 'Bob', '--password-stdin'], bob.password);
+  assert.is(plain.code, 0, show(plain));
+  assert.ok(plain.stdout.includes(`user ${bob.login} created`), show(plain));
+
+  failure(await cli(['users', 'add', '--login', bob.login.toUpperCase(), '--password-stdin'], 'another-password'), 'already exists');
+  failure(await cli(['users', 'add', '--login', unique('short'), '--password-stdin'], 'short\n'), 'at least 8 characters');
+  usage(await cli(['users', 'add', '--login', unique('nopw')]), '--password-stdin');
+});
+
+test('users list --json: exactly one JSON object with the users, no password hashes', async () => {
+  const r = await cli(['users', 'list', '--json']);
+  const out = ok(r);
+  assert.ok(Array.isArray(out.users));
+  const a = out.users.find((u: { login: string }) => u.login === alice.login);
+  const b = out.users.find((u: { login: string }) => u.login === bob.login);
+  assert.ok(a && b, show(r));
+  assert.is(a.is_admin, true);
+  assert.is(a.is_active, true);
+  assert.is(b.is_admin, false);
+  assert.is(b.is_active, true);
+  assert.is(b.name, 'Bob');
+  assert.not.ok(r.stdout.includes('password') || r.stdout.includes('$argon2'), 'no password hash');
+  if (!realStores) assert.is(out.users.length, 2);
+});
+
+test('clients add --scopes admin --json prints the secret once; clients list never shows it', async () => {
+  const name = unique('ops-client');
+  const out = ok(await cli(['clients', 'add', '--name', name, '--scopes', 'admin', '--json']));
+  assert.is(out.client.name, name);
+  assert.equal(out.client.scopes, ['admin']);
+  assert.type(out.client.id, 'string');
+  assert.type(out.client_secret, 'string');
+  assert.ok(out.client_secret.length >= 32);
+  adminClient = { id: out.client.id, secret: out.client_secret };
+
+  const spare = ok(await cli(['clients', 'add', '--name', unique('spare'), '--json']));
+  assert.equal(spare.client.scopes, []);
+  spareClient = { id: spare.client.id, secret: spare.client_secret };
+  assert.is.not(spareClient.secret, adminClient.secret);
+
+  const r = await cli(['clients', 'list', '--json']);
+  const list = ok(r);
+  const row = list.clients.find((c: { id: string }) => c.id === adminClient.id);
+  assert.ok(row, show(r));
+  assert.is(row.name, name);
+  assert.ok(String(row.scopes).includes('admin'));
+  assert.is(row.is_active, true);
+  assert.ok(list.clients.some((c: { id: string }) => c.id === spareClient.id));
+  for (const c of list.clients) {
+    for (const key of Object.keys(c)) assert.not.ok(/secret/i.test(key), `clients list shows ${key}`);
+  }
+  assert.not.ok(r.stdout.includes(adminClient.secret) || r.stdout.includes(spareClient.secret), 'no secret in clients list');
+});
+
+test('a server on the same stores accepts what the CLI made: the client secret, the piped password, the admin flag', async () => {
+  await withServer(async (t) => {
+    const token = await tokenFor(t, adminClient);
+    spareToken = await tokenFor(t, spareClient);
+    const headers = clientHeaders(token);
+    const login = async (user: { login: string; password: string }, h: Record<string, string>) => {
+      const res = await t.rpc('users.login', { login: user.login, password: user.password }, h);
+      assert.ok(res.body?.result?.session_id, res.text);
+      return res.body.result.session_id as string;
+    };
+    const a1 = await login(alice, headers);
+    const a2 = await login(alice, headers);
+    const bobHeaders = clientHeaders(spareToken);
+    const b = await login(bob, bobHeaders);
+    sessionsOf = { a1, a2, b, headers, bobHeaders };
+    // The trailing newline of the pipe is not part of the password.
+    const wrong = await t.rpc('users.login', { login: bob.login, password: bob.password + '\n' }, bobHeaders);
+    assert.is(wrong.body.error.message, 'Invalid credentials');
+    // --admin and --scopes admin: alice's session on that client may call admin.*.
+    const stats = await t.rpc('admin.stats', { session_id: a1 }, headers);
+    assert.type(stats.body.result?.active_sessions, 'number', stats.text);
+    assert.ok((await t.rpc('me', { session_id: b }, bobHeaders)).body.result, 'bob works before');
+  });
+});
+
+test('sessions list --json: the active sessions, filtered by --user; no session ids or tokens', async () => {
+  const r = await cli(['sessions', 'list', '--json']);
+  const all = ok(r);
+  const mine = all.sessions.filter((x: { login: string }) => x.login === alice.login || x.login === bob.login);
+  assert.is(mine.length, 3, show(r));
+  if (!realStores) assert.is(all.sessions.length, 3);
+  for (const sid of [sessionsOf.a1, sessionsOf.a2, sessionsOf.b]) assert.not.ok(r.stdout.includes(sid), 'no raw session id');
+  assert.not.ok(/security_token|session_hash/.test(r.stdout), show(r));
+
+  const onlyAlice = ok(await cli(['sessions', 'list', '--user', alice.login, '--json']));
+  assert.is(onlyAlice.sessions.length, 2);
+  for (const x of onlyAlice.sessions) {
+    assert.is(x.login, alice.login);
+    assert.is(x.client_id, adminClient.id);
+    assert.is(x.user_agent, 'TestClient/1.0');
+  }
+});
+
+test('sessions revoke <session_id> ends exactly that session; unknown or malformed ids are explained failures', async () => {
+  const r = await cli(['sessions', 'revoke', sessionsOf.a1, '--json']);
+  const out = ok(r);
+  assert.is(out.revoked, true);
+  assert.ok(sessionsOf.a1.startsWith(out.session), 'names the session by its prefix');
+  assert.ok(out.session.length < 20);
+  assert.not.ok(r.stdout.includes(sessionsOf.a1) || r.stderr.includes(sessionsOf.a1), 'the whole session id is never printed');
+
+  failure(await cli(['sessions', 'revoke', sessionsOf.a1]), 'no active session');
+  failure(await cli(['sessions', 'revoke', 'too-short']), 'not a session_id');
+});
+
+test('users disable L ends all their sessions; an unknown login exits 1 with the reason on stderr', async () => {
+  const out = ok(await cli(['users', 'disable', bob.login, '--json']));
+  assert.is(out.user.login, bob.login);
+  assert.is(out.user.is_active, false);
+  assert.is(out.sessions_ended, 1);
+
+  const unknown = await cli(['users', 'disable', unique('nobody'), '--json']);
+  failure(unknown, 'no user with login');
+  const said = jsonOf(unknown);
+  assert.is(said.ok, false);
+  assert.ok(String(said.error).includes('no user with login'));
+});
+
+test('clients revoke ID disables the client; an unknown id exits 1', async () => {
+  const out = ok(await cli(['clients', 'revoke', spareClient.id, '--json']));
+  assert.equal(out.client, { id: spareClient.id, is_active: false });
+  failure(await cli(['clients', 'revoke', 'no-such-client-id']), 'no client');
+});
+
+test('after the CLI: the server refuses what it ended, and the rows say why', async () => {
+  await withServer(async (t) => {
+    const { a1, a2, b, headers, bobHeaders } = sessionsOf;
+    const revoked = await t.rpc('me', { session_id: a1 }, headers);
+    assert.is(revoked.body.error?.message, 'Session required', revoked.text);
+    assert.is(revoked.body.error.data.error_code, 'SESSION_REQUIRED');
+    const kept = await t.rpc('me', { session_id: a2 }, headers);
+    assert.ok(kept.body.result, `the other session lives on: ${kept.text}`);
+
+    // Bob's session ended with him; checked with a fresh token from a working client, so only the session is judged.
+    const bobSession = await t.rpc('me', { session_id: b }, headers);
+    assert.is(bobSession.body.error?.message, 'Session required', bobSession.text);
+    const bobLogin = await t.odoo('users/login', { login: bob.login, password: bob.password }, headers);
+    assert.is(bobLogin.status, 403, bobLogin.text);
+    assert.is(bobLogin.body.error.message, 'User inactive');
+    assert.is(bobLogin.body.error.data.error_code, 'USER_INACTIVE');
+
+    // The revoked client's token and secret are refused.
+    const old = await t.rpc('users.login', { login: alice.login, password: alice.password }, bobHeaders);
+    assert.is(old.body.error?.message, 'Token has been revoked', old.text);
+    const fresh = await fetch(`${t.url}/api/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: spareClient.id, client_secret: spareClient.secret }),
+    });
+    assert.is(fresh.status, 401);
+    assert.not.ok(((await fresh.json()) as { access_token?: string }).access_token);
+
+    const sql = t.services.db.sql;
+    const rows = await sql`
+      select u.login, s.is_active, s.end_reason from api_sessions s join users u on u.id = s.user_id
+       where u.login in ${sql([alice.login, bob.login])} order by s.id`;
+    assert.equal(
+      rows.map((r) => [r.login, r.is_active, r.end_reason]),
+      [
+        [alice.login, false, 'revoked'],
+        [alice.login, true, null],
+        [bob.login, false, 'user_disabled'],
+      ],
+    );
+    const [bobRow] = await sql`select is_active from users where login = ${bob.login}`;
+    assert.is(bobRow.is_active, false);
+    const [spareRow] = await sql`select is_active from oauth_clients where id = ${spareClient.id}`;
+    assert.is(spareRow.is_active, false);
+  });
+});
+
+test.run();
