@@ -17,9 +17,12 @@ export function agentStore(sql: Sql) {
   return {
     async list(limit: number, offset: number, includeInactive: boolean): Promise<{ items: AgentRow[]; total: number }> {
       const which = includeInactive ? sql`true` : sql`is_active`;
-      const items = await sql<AgentRow[]>`select * from agents where ${which} order by id limit ${limit} offset ${offset}`;
+      // One round trip: the window count rides on every row. Only a page past the end needs a second.
+      const rows = await sql<(AgentRow & { total: number })[]>`
+        select *, count(*) over ()::int as total from agents where ${which} order by id limit ${limit} offset ${offset}`;
+      if (rows.length) return { items: rows.map(({ total: _, ...row }) => numeric(row)), total: rows[0].total };
       const [{ total }] = await sql<{ total: number }[]>`select count(*)::int as total from agents where ${which}`;
-      return { items: items.map(numeric), total };
+      return { items: [], total };
     },
     async get(id: number): Promise<AgentRow | undefined> {
       const [row] = await sql<AgentRow[]>`select * from agents where id = ${id}`;
