@@ -135,11 +135,25 @@ remedy: ${v.remedy}`,
   throw new Usage(`unknown sessions command: ${action ?? '(none)'}`);
 }
 
+const STRING_OPTIONS = new Set(['--login', '--name', '--scopes', '--user', '--ua', '--ip', '--lang', '--client-fingerprint']);
+
+/**
+ * A session id is base64url, so about one in 64 begins with '-', and parseArgs would take it for an
+ * option (exit 2, "Unknown option '-x'"). An argument that is a well-formed session id and not the
+ * value of a string option is a positional: it is moved after '--'.
+ */
+export function sessionIdsAsPositionals(argv: string[]): string[] {
+  if (argv.includes('--')) return argv;
+  const ids = argv.filter((arg, i) => arg.startsWith('-') && isWellFormed(arg) && !STRING_OPTIONS.has(argv[i - 1] ?? ''));
+  if (!ids.length) return argv;
+  return [...argv.filter((arg) => !ids.includes(arg)), '--', ...ids];
+}
+
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: sessionIdsAsPositionals(argv),
       allowPositionals: true,
       options: {
         json: { type: 'boolean', default: false },

@@ -1,0 +1,204 @@
+// GET /metrics: Prometheus text exposition (version 0.0.4). Calls by method and outcome, hijack
+// detections by component, the call duration histogram, active sessions, session cache hits and
+// misses, the audit gauges; unknown method names share one label; METRICS=off removes the route.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { randomBytes } from 'node:crypto';
+import { startTestTether, type TestTether } from './support/tether.ts';
+import { loggedIn } from './support/fixtures.ts';
+import { cacheKeyOf, hashOf } from '../server/sessions/sessionId.ts';
+
+let t: TestTether;
+let off: TestTether;
+
+test.before(async () => {
+  [t, off] = await Promise.all([startTestTether({ SWEEP_INTERVAL: '0' }), startTestTether({ SWEEP_INTERVAL: '0', METRICS: 'off' })]);
+});
+test.after(async () => {
+  await Promise.all([t?.close(), off?.close()]);
+});
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the exposition text: samples, and the # TYPE of each family. */
+function parse(text: string): { samples: Sample[]; types: Map<string, string> } {
+  const samples: Sample[] = [];
+  const types = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (type) {
+      types.set(type[1], type[2]);
+      continue;
+    }
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    assert.ok(m, `not a sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return { samples, types };
+}
+
+async function scrape(x: TestTether = t) {
+  const res = await fetch(`${x.url}/metrics`);
+  assert.is(res.status, 200);
+  const contentType = res.headers.get('content-type') ?? '';
+  const text = await res.text();
+  return { contentType, text, ...parse(text) };
+}
+
+/** The value of the one sample with this name and (at least) these labels; 0 when absent. */
+function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  assert.ok(found.length <= 1, `one series for ${name} ${JSON.stringify(labels)}, got ${found.length}`);
+  return found[0]?.value ?? 0;
+}
+
+const has = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
+  samples.some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+
+test('GET /metrics is Prometheus text, version 0.0.4', async () => {
+  const m = await scrape();
+  assert.ok(m.contentType.startsWith('text/plain; version=0.0.4'), m.contentType);
+  assert.ok(m.text.includes('# HELP tether_calls_total '));
+  assert.is(m.types.get('tether_calls_total'), 'counter');
+  assert.is(m.types.get('tether_call_duration_seconds'), 'histogram');
+  assert.is(m.types.get('tether_session_hijack_detections_total'), 'counter');
+  assert.is(m.types.get('tether_session_expirations_total'), 'counter');
+  assert.is(m.types.get('tether_session_cache_lookups_total'), 'counter');
+  assert.is(m.types.get('tether_active_sessions'), 'gauge');
+  assert.is(m.types.get('tether_audit_queue_depth'), 'gauge');
+  assert.is(m.types.get('tether_audit_spool_rows'), 'gauge');
+  for (const c of ['written', 'spooled', 'replayed']) assert.is(m.types.get(`tether_audit_rows_${c}_total`), 'counter');
+  assert.ok(has(m.samples, 'tether_process_cpu_user_seconds_total'), 'process defaults, prefixed');
+  // Not a JSON-RPC call: a scrape is not audited or counted as a call.
+  assert.not.ok(m.samples.some((s) => s.name === 'tether_calls_total' && s.labels.method?.includes('metrics')));
+});
+
+test('calls by method and outcome; the duration histogram', async () => {
+  const s = await loggedIn(t);
+  const before = await scrape();
+  const okBefore = value(before.samples, 'tether_calls_total', { method: 'agents.list', outcome: 'ok' });
+  for (let i = 0; i < 3; i++) assert.ok((await s.call('agents.list')).body.result);
+  const after = await scrape();
+  assert.is(value(after.samples, 'tether_calls_total', { method: 'agents.list', outcome: 'ok' }), okBefore + 3);
+
+  // Histogram: cumulative buckets up to +Inf, which equals _count; _sum is non-negative.
+  const buckets = after.samples.filter((x) => x.name === 'tether_call_duration_seconds_bucket' && x.labels.method === 'agents.list');
+  assert.ok(buckets.length >= 5, 'buckets for the method');
+  const les = buckets.map((b) => b.labels.le);
+  assert.is(les.at(-1), '+Inf');
+  for (let i = 1; i < buckets.length; i++) {
+    assert.ok(buckets[i].value >= buckets[i - 1].value, 'cumulative');
+    if (buckets[i].labels.le !== '+Inf') assert.ok(Number(buckets[i].labels.le) > Number(buckets[i - 1].labels.le), 'le ascending');
+  }
+  const count = value(after.samples, 'tether_call_duration_seconds_count', { method: 'agents.list' });
+  assert.is(buckets.at(-1)!.value, count);
+  assert.ok(count >= 3);
+  assert.ok(value(after.samples, 'tether_call_duration_seconds_sum', { method: 'agents.list' }) >= 0);
+  assert.ok(has(after.samples, 'tether_calls_total', { method: 'users.login', outcome: 'ok' }));
+});
+
+test('a user agent change: outcome SESSION_INVALID and a hijack detection for user-agent', async () => {
+  const s = await loggedIn(t);
+  const before = await scrape();
+  const res = await s.call('agents.list', {}, { 'user-agent': 'Somebody/Else' });
+  assert.is(res.body.error?.data?.error_code, 'SESSION_INVALID');
+  const after = await scrape();
+  assert.is(
+    value(after.samples, 'tether_calls_total', { method: 'agents.list', outcome: 'SESSION_INVALID' }),
+    value(before.samples, 'tether_calls_total', { method: 'agents.list', outcome: 'SESSION_INVALID' }) + 1,
+  );
+  assert.is(
+    value(after.samples, 'tether_session_hijack_detections_total', { component: 'user-agent' }),
+    value(before.samples, 'tether_session_hijack_detections_total', { component: 'user-agent' }) + 1,
+  );
+  // Other components untouched; a language change counts under its own.
+  await s.call('agents.list', {}, { 'accept-language': 'de-DE' });
+  const third = await scrape();
+  assert.is(
+    value(third.samples, 'tether_session_hijack_detections_total', { component: 'language' }),
+    value(after.samples, 'tether_session_hijack_detections_total', { component: 'language' }) + 1,
+  );
+  assert.is(
+    value(third.samples, 'tether_session_hijack_detections_total', { component: 'user-agent' }),
+    value(after.samples, 'tether_session_hijack_detections_total', { component: 'user-agent' }),
+  );
+});
+
+test('active sessions gauge and session cache lookups (hit, then a miss once the key is deleted)', async () => {
+  const s = await loggedIn(t);
+  let m = await scrape();
+  assert.ok(value(m.samples, 'tether_active_sessions') >= 1, 'at least this session is active');
+  const hits = value(m.samples, 'tether_session_cache_lookups_total', { result: 'hit' });
+  const misses = value(m.samples, 'tether_session_cache_lookups_total', { result: 'miss' });
+
+  assert.ok((await s.call('me')).body.result);
+  m = await scrape();
+  assert.is(value(m.samples, 'tether_session_cache_lookups_total', { result: 'hit' }), hits + 1);
+  assert.is(value(m.samples, 'tether_session_cache_lookups_total', { result: 'miss' }), misses);
+
+  await t.services.cache.del(cacheKeyOf(hashOf(s.sessionId)));
+  assert.ok((await s.call('me')).body.result, 'restored from PostgreSQL');
+  m = await scrape();
+  assert.is(value(m.samples, 'tether_session_cache_lookups_total', { result: 'miss' }), misses + 1);
+  assert.is(value(m.samples, 'tether_session_cache_lookups_total', { result: 'hit' }), hits + 1);
+
+  assert.ok((await s.call('me')).body.result);
+  m = await scrape();
+  assert.is(value(m.samples, 'tether_session_cache_lookups_total', { result: 'hit' }), hits + 2, 'the key is back: a hit again');
+
+  // A logout is counted among the session ends.
+  assert.ok((await s.call('users.logout')).body.result);
+  m = await scrape();
+  assert.ok(value(m.samples, 'tether_session_expirations_total', { reason: 'logout' }) >= 1);
+});
+
+test('audit gauges and counters follow the audit log', async () => {
+  await t.rpc('system.ping');
+  await t.services.audit.flush();
+  const m = await scrape();
+  assert.is(value(m.samples, 'tether_audit_spool_rows'), 0);
+  assert.ok(value(m.samples, 'tether_audit_queue_depth') >= 0);
+  assert.is(value(m.samples, 'tether_audit_rows_written_total'), t.services.audit.counters.written);
+  assert.ok(value(m.samples, 'tether_audit_rows_written_total') > 0);
+  assert.is(value(m.samples, 'tether_audit_rows_spooled_total'), 0);
+  assert.is(value(m.samples, 'tether_audit_rows_replayed_total'), 0);
+});
+
+test('unknown method names are one label, "(unknown)": a caller cannot grow the series', async () => {
+  const before = await scrape();
+  const names = Array.from({ length: 5 }, () => `random.${randomBytes(6).toString('hex')}`);
+  for (const name of names) {
+    const res = await t.rpc(name);
+    assert.is(res.body.error?.code, -32601);
+  }
+  const after = await scrape();
+  assert.is(
+    value(after.samples, 'tether_calls_total', { method: '(unknown)', outcome: 'METHOD_NOT_FOUND' }),
+    value(before.samples, 'tether_calls_total', { method: '(unknown)', outcome: 'METHOD_NOT_FOUND' }) + 5,
+  );
+  for (const name of names) assert.not.ok(after.text.includes(name), `no series names ${name}`);
+  const seriesBefore = before.samples.filter((s) => s.name.startsWith('tether_call')).length;
+  const seriesAfter = after.samples.filter((s) => s.name.startsWith('tether_call')).length;
+  // At most the one "(unknown)" family of series is new (calls_total + the histogram's lines).
+  const histogramLines = after.samples.filter((s) => s.name.startsWith('tether_call_duration_seconds') && s.labels.method === '(unknown)').length;
+  assert.ok(seriesAfter - seriesBefore <= 1 + histogramLines, `series grew by ${seriesAfter - seriesBefore}`);
+});
+
+test('METRICS=off: /metrics is 404', async () => {
+  const res = await fetch(`${off.url}/metrics`);
+  assert.is(res.status, 404);
+  const text = await res.text();
+  assert.not.ok(text.includes('tether_calls_total'));
+  // The service itself still answers.
+  assert.ok((await off.rpc('system.ping')).body.result);
+});
+
+test.run();
