@@ -34,6 +34,8 @@ type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 's
   reason: string | null;
 };
 
+const INSERT_TIMEOUT_MS = 5000;
+
 const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent', 'reason'] as const;
 
 export interface AuditOptions {
@@ -45,6 +47,9 @@ export interface AuditOptions {
   replayMs?: number;
 }
 
+/** PostgreSQL text cannot hold U+0000: one hostile method name must not make a whole batch refused. */
+const pgText = (value: string): string => value.replace(/\u0000/g, '\uFFFD');
+
 export function auditLog(options: AuditOptions) {
   const { sql, log, spoolFile } = options;
   const batchSize = options.batchSize ?? 500;
@@ -53,10 +58,21 @@ export function auditLog(options: AuditOptions) {
   let writing: Promise<void> = Promise.resolve();
   const counters = { written: 0, spooled: 0, replayed: 0 };
 
+  // A PostgreSQL that stalls instead of failing must not hold the queue (and memory) hostage: a batch
+  // not written within INSERT_TIMEOUT_MS is spooled. Should it land later after all, its replay
+  // inserts nothing twice (event_id).
   const insert = async (rows: Row[]) => {
     for (let i = 0; i < rows.length; i += batchSize) {
       const chunk = rows.slice(i, i + batchSize);
-      await sql`insert into api_access_log ${sql(chunk as never, ...COLUMNS)} on conflict (event_id) do nothing`;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`audit insert took longer than ${INSERT_TIMEOUT_MS} ms`)), INSERT_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([sql`insert into api_access_log ${sql(chunk as never, ...COLUMNS)} on conflict (event_id) do nothing`, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
     }
   };
 
@@ -91,8 +107,13 @@ export function auditLog(options: AuditOptions) {
     return true;
   };
 
-  const flush = (): Promise<void> =>
-    (writing = writing.then(async () => {
+  // Flushes waiting their turn: the timer and the batch trigger add one only when none waits, so a
+  // slow PostgreSQL never piles up work (a waiting flush takes whatever is queued when it runs).
+  let waiting = 0;
+  const flush = (): Promise<void> => {
+    waiting++;
+    return (writing = writing.then(async () => {
+      waiting--;
       const rows = queue;
       queue = [];
       try {
@@ -106,9 +127,10 @@ export function auditLog(options: AuditOptions) {
         }
       }
     }));
+  };
 
   const flushTimer = setInterval(() => {
-    if (queue.length || spooled) void flush();
+    if ((queue.length || spooled) && waiting === 0) void flush();
   }, options.flushMs ?? 200);
   flushTimer.unref();
 
@@ -130,7 +152,7 @@ export function auditLog(options: AuditOptions) {
         event_id: randomUUID(),
         at: new Date().toISOString(),
         request_id: event.request_id,
-        method: event.method.slice(0, 200),
+        method: pgText(event.method.slice(0, 200)),
         status: event.status,
         error_code: event.error_code ?? null,
         duration_ms: event.duration_ms,
@@ -138,10 +160,10 @@ export function auditLog(options: AuditOptions) {
         client_id: event.client_id ?? null,
         session_hash_prefix: event.session_hash_prefix ?? null,
         ip: event.ip ?? null,
-        user_agent: event.user_agent?.slice(0, 500) ?? null,
+        user_agent: event.user_agent === undefined ? null : pgText(event.user_agent.slice(0, 500)),
         reason: event.reason ?? null,
       });
-      if (queue.length >= batchSize) void flush();
+      if (queue.length >= batchSize && waiting === 0) void flush();
     },
     flush: async () => {
       await restored;
