@@ -34,3 +34,7 @@ migrate: $(DEPS)
 
 clean:
 	rm -rf data
+
+# Long seeded fuzz run over HTTP (tests/fuzz.ts): FUZZ_CASES (20000), FUZZ_SEED, FUZZ_ONLY=N replays one case.
+fuzz: $(DEPS)
+	$(NODE) tests/fuzz.ts

@@ -5,6 +5,7 @@ import { RpcError } from '../server/errors.ts';
 import { verifyPassword } from '../server/auth/passwords.ts';
 import { publicUser } from '../server/stores/userStore.ts';
 import { hashPrefixOf, prefixOf } from '../server/sessions/sessionId.ts';
+import { assertNotThrottled, recordLoginFailure, recordLoginSuccess } from '../server/auth/loginThrottle.ts';
 
 const User = Type.Object({ id: Type.Integer(), login: Type.String(), name: Type.String(), is_admin: Type.Boolean() });
 const DateTime = Type.String({ format: 'date-time' });
@@ -32,6 +33,8 @@ export const login = defineMethod({
     const name = params.login ?? params.email;
     if (!name) throw new RpcError('INVALID_PARAMS', 'login (or email) is required', { field: 'login' });
     const { users, sessions, log } = ctx.services;
+    // Before the lookup and the hash: a throttled login costs two cache reads.
+    await assertNotThrottled(ctx, name);
     let user;
     try {
       user = await users.findByLogin(name);
@@ -42,6 +45,7 @@ export const login = defineMethod({
     const ok = await verifyPassword(user?.password_hash, params.password);
     if (!user || !ok) {
       log.warn({ request_id: ctx.requestId, login: name.slice(0, 64), client_id: ctx.client.id, ip: ctx.peer.ip }, '[LOGIN FAILED] invalid credentials');
+      await recordLoginFailure(ctx, name);
       throw new RpcError('AUTHENTICATION_FAILED', 'The login or the password is wrong.');
     }
     if (!user.is_active) {
@@ -49,6 +53,7 @@ export const login = defineMethod({
       throw new RpcError('USER_INACTIVE', 'This user is disabled: ask an administrator.');
     }
     ctx.record.userId = user.id;
+    await recordLoginSuccess(ctx, name);
     const opened = await sessions.open(publicUser(user), ctx.client.id, ctx.peer);
     ctx.record.sessionPrefix = prefixOf(opened.sessionId);
     ctx.record.sessionHashPrefix = hashPrefixOf(opened.sessionId);

@@ -34,6 +34,20 @@ export interface Config {
   retentionDays: number;
   /** Serve GET /metrics (Prometheus text). */
   metricsEnabled: boolean;
+  /** Processes sharing the port (node:cluster); more than 1 needs DATABASE_URL. */
+  workers: number;
+  /** Login throttling (counters in the cache, so shared by every instance on one Redis); 0 turns a limit off. */
+  loginThrottle: {
+    maxFailuresPerLogin: number;
+    maxFailuresPerIp: number;
+    /** Seconds: a counter's window starts at its first failure. */
+    windowSeconds: number;
+  };
+  /** Origins allowed to call from a browser (CORS); empty: no CORS headers, preflight refused. */
+  corsOrigins: string[];
+  /** Seconds a client has to send its request headers, and its whole request. */
+  headersTimeout: number;
+  requestTimeout: number;
 }
 
 export class ConfigError extends Error {
@@ -100,6 +114,29 @@ function cidrs(env: Env): string[] {
   return list;
 }
 
+function origins(env: Env): string[] {
+  const raw = env.CORS_ORIGINS ?? '';
+  const list = raw.split(',').map((p) => p.trim().replace(/\/+$/, '')).filter(Boolean);
+  for (const origin of list) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError(`CORS_ORIGINS contains ${JSON.stringify(origin)}: expected a comma list of origins (scheme://host[:port], no path), e.g. https://app.example.com`);
+    }
+  }
+  return list;
+}
+
+function workers(env: Env, databaseUrl: string | undefined): number {
+  const n = integer(env, 'WORKERS', 1, 1, 64);
+  if (n > 1 && !databaseUrl) throw new ConfigError(`WORKERS=${n} needs DATABASE_URL: the embedded database serves one process`);
+  return n;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
@@ -113,6 +150,11 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const idle = integer(env, 'SESSION_IDLE_TIMEOUT', 7200, 1);
   const absolute = integer(env, 'SESSION_ABSOLUTE_TIMEOUT', 86400, 1);
+  const headersTimeout = integer(env, 'HEADERS_TIMEOUT', 10, 1, 3600);
+  const requestTimeout = integer(env, 'REQUEST_TIMEOUT', 30, 1, 3600);
+  if (headersTimeout > requestTimeout) {
+    throw new ConfigError(`HEADERS_TIMEOUT=${headersTimeout} is not allowed: it must not exceed REQUEST_TIMEOUT (${requestTimeout})`);
+  }
   return {
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 8069, 0, 65535),
@@ -138,5 +180,14 @@ export function loadConfig(env: Env = process.env): Config {
     sweepInterval: integer(env, 'SWEEP_INTERVAL', 60, 0, 86400),
     retentionDays: integer(env, 'RETENTION_DAYS', 90, 0, 36500),
     metricsEnabled: oneOf(env, 'METRICS', ['on', 'off'], 'on') === 'on',
+    workers: workers(env, databaseUrl),
+    loginThrottle: {
+      maxFailuresPerLogin: integer(env, 'LOGIN_MAX_FAILURES_PER_LOGIN', 5, 0, 1_000_000),
+      maxFailuresPerIp: integer(env, 'LOGIN_MAX_FAILURES_PER_IP', 20, 0, 1_000_000),
+      windowSeconds: integer(env, 'LOGIN_FAILURE_WINDOW', 900, 1, 86400),
+    },
+    corsOrigins: origins(env),
+    headersTimeout,
+    requestTimeout,
   };
 }

@@ -1,5 +1,6 @@
 // `make run` / `tether serve`: start on the configured (or embedded) stores and say how to call it.
-import { ConfigError, loadConfig } from './config.ts';
+import cluster from 'node:cluster';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './log.ts';
 import { startTether } from './start.ts';
 import { ensureDemo, howToCall } from './demo.ts';
@@ -16,10 +17,11 @@ export async function serve(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  if (config.workers > 1 && cluster.isPrimary) return supervise(config, log);
   const tether = await startTether(config, { log });
   log.info({ url: tether.url, database: tether.services.db.kind, cache: tether.services.cache.kind }, 'tether listening');
   const demo = tether.services.db.kind === 'embedded' ? await ensureDemo(tether.services) : undefined;
-  console.error(
+  if (cluster.isPrimary || cluster.worker?.id === 1) console.error(
     [
       '',
       `Tether is listening on ${tether.url} (database: ${tether.services.db.kind}, cache: ${tether.services.cache.kind})`,
@@ -40,6 +42,24 @@ export async function serve(): Promise<void> {
         process.exit(1);
       },
     );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** WORKERS=N: N processes share the port (node:cluster); the primary only forwards signals and reports exits. */
+function supervise(config: Config, log: ReturnType<typeof createLogger>): void {
+  for (let i = 0; i < config.workers; i++) cluster.fork();
+  let stopping = false;
+  cluster.on('exit', (worker, code, signal) => {
+    if (!stopping) log.error({ worker: worker.id, code, signal }, 'worker exited; starting another');
+    if (!stopping) cluster.fork();
+    else if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    stopping = true;
+    log.info({ signal, workers: config.workers }, 'shutting down workers');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

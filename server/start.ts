@@ -114,10 +114,11 @@ export async function startTether(config: Config, options: StartOptions = {}): P
   const app = createApp(services, registry, [tokenRoute, metricsRoute, ...(options.routes ?? [])]);
   const stopBackground = startBackground(services);
 
-  const server = http.createServer(app.callback());
-  // Slow clients do not hold a socket forever.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  // Slow clients do not hold a socket forever: headers within HEADERS_TIMEOUT, the whole request within
+  // REQUEST_TIMEOUT (408 and the socket closed), checked every second (Node's default is every 30 s).
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, app.callback());
+  server.headersTimeout = config.headersTimeout * 1000;
+  server.requestTimeout = config.requestTimeout * 1000;
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -45,6 +45,11 @@ export function methodForPath(path: string, registry: Registry): string | undefi
 export function createApp(services: Services, registry: Registry, routes: Route[] = []): Koa {
   const { config, log } = services;
   const app = new Koa();
+  // A request that breaks mid-body (bad chunk, client gone) reaches Koa's error event: one log line,
+  // not Koa's default print to stderr. Node's parser has already answered 400 or closed the socket.
+  app.on('error', (err: Error & { code?: string }, ctx?: Koa.Context) => {
+    log.warn({ err: err.message, code: err.code, request_id: ctx?.state?.requestId, path: ctx?.path }, 'request stream error');
+  });
   const proxies = trustedProxies(config.trustedProxies);
   const parseJson = bodyParser({
     enableTypes: ['json'],
@@ -67,6 +72,27 @@ export function createApp(services: Services, registry: Registry, routes: Route[
       ctx.status = 500;
       ctx.body = { jsonrpc: '2.0', id: null, error: renderError(err, { requestId: ctx.state.requestId, instance: ctx.path, problemBaseUrl: config.problemBaseUrl }) };
     }
+  });
+
+  // CORS: off unless CORS_ORIGINS lists origins; then only those get Access-Control-Allow-Origin, and a
+  // preflight (OPTIONS with Access-Control-Request-Method) on an RPC path is answered here. No
+  // credentials mode: Tether never sets a cookie.
+  const corsOrigins = new Set(config.corsOrigins);
+  app.use(async (ctx, next) => {
+    if (!corsOrigins.size || !(ctx.path === '/jsonrpc' || ctx.path.startsWith(ODOO_PREFIX))) return next();
+    ctx.vary('Origin');
+    const origin = ctx.get('origin');
+    if (!origin || !corsOrigins.has(origin)) return next();
+    ctx.set('Access-Control-Allow-Origin', origin);
+    ctx.set('Access-Control-Expose-Headers', 'X-Request-Id, Retry-After');
+    if (ctx.method === 'OPTIONS' && ctx.get('access-control-request-method')) {
+      ctx.set('Access-Control-Allow-Methods', 'POST');
+      ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type, Accept-Language, X-Openerp-Session-Id, X-Client-Fingerprint, X-Request-Id');
+      ctx.set('Access-Control-Max-Age', '600');
+      ctx.status = 204;
+      return;
+    }
+    await next();
   });
 
   app.use(async (ctx, next) => {
@@ -113,6 +139,8 @@ export function createApp(services: Services, registry: Registry, routes: Route[
       cookie: (name) => ctx.cookies.get(name),
     };
     const answer = await answerRpc(parsed, envelope, registry, services);
+    // Answers carry session ids, users and sessions: no cache may keep them (login and logout above all).
+    ctx.set('Cache-Control', 'no-store');
     ctx.set(answer.headers);
     if (answer.body === null) {
       ctx.status = 204;

@@ -41,6 +41,11 @@ function credentialsOf(ctx: Koa.Context, body: Record<string, unknown>): { id?: 
 
 async function authenticated(ctx: Koa.Context, services: Services, body: Record<string, unknown>): Promise<ClientRow | undefined> {
   const { id, secret } = credentialsOf(ctx, body);
+  // U+0000 cannot be in a stored client id (PostgreSQL text refuses it): a wrong client, not a storage failure.
+  if (id?.includes('\u0000') || secret?.includes('\u0000')) {
+    oauthError(ctx, services, 401, 'invalid_client', 'Unknown client, wrong secret, or client disabled');
+    return undefined;
+  }
   if (!id || !secret) {
     oauthError(ctx, services, 401, 'invalid_client', 'client_id and client_secret are required (body or HTTP Basic)');
     return undefined;

@@ -21,6 +21,24 @@ function withSessionId(schema: TSchema): TSchema {
   return { ...object, properties: { ...object.properties, session_id: Type.Optional(Type.Unknown()) } };
 }
 
+/**
+ * What the schema cannot say and PostgreSQL would refuse with an error: a string holding U+0000 (text
+ * cannot store it) or a number beyond +-(2^53-1) (not exact in JSON, beyond bigint at 1e19). The
+ * first such member as [dotted field, why]; session_id is the transport's and checked by its format.
+ */
+function unstorableFieldOf(value: unknown, path: string[] = [], depth = 0): [string, string] | undefined {
+  const field = () => path.join('.') || 'params';
+  if (typeof value === 'string') return value.includes('\u0000') ? [field(), 'must not contain the NUL character (U+0000)'] : undefined;
+  if (typeof value === 'number') return Math.abs(value) > Number.MAX_SAFE_INTEGER ? [field(), 'must be between -9007199254740991 and 9007199254740991'] : undefined;
+  if (typeof value !== 'object' || value === null || depth > 32) return undefined;
+  for (const [key, member] of Object.entries(value)) {
+    if (depth === 0 && key === 'session_id') continue;
+    const found = unstorableFieldOf(member, [...path, key], depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 function fieldOf(path: string): string {
   return path.replace(/^\//, '').replace(/\//g, '.') || 'params';
 }
@@ -40,6 +58,8 @@ function validated(method: AnyMethod): Handler<unknown, unknown> {
       const field = first ? fieldOf(first.path) : 'params';
       throw new RpcError('INVALID_PARAMS', `${field}: ${first?.message ?? 'invalid'}`, { field });
     }
+    const unstorable = unstorableFieldOf(raw);
+    if (unstorable) throw new RpcError('INVALID_PARAMS', `${unstorable[0]}: ${unstorable[1]}`, { field: unstorable[0] });
     let params = raw;
     if (isObject && raw && typeof raw === 'object' && 'session_id' in raw) {
       const { session_id: _ignored, ...rest } = raw as Record<string, unknown>;

@@ -38,6 +38,14 @@ export async function startTestTether(env: Record<string, string> = {}, options:
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: 'info',
+    // Off unless a test asks: a sweeper with a test's short idle timeout would end other test files'
+    // sessions on the shared database.
+    SWEEP_INTERVAL: '0',
+    // Every test file logs in from 127.0.0.1, on one shared Redis in real mode: a per-IP login counter
+    // (default 20 failures / 15 min) would refuse later files, and any other Tether on that Redis. Off
+    // here (no IP counter is even written); tests/security/throttle.test.ts turns it on with its own
+    // addresses (TRUSTED_PROXIES + X-Forwarded-For from 198.18.0.0/15).
+    LOGIN_MAX_FAILURES_PER_IP: '0',
     ...env,
   });
   const logs: LogLine[] = [];
