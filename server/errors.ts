@@ -60,7 +60,11 @@ export class RpcError extends Error {
     /** Extra HTTP headers for the single-request case (e.g. Retry-After). */
     readonly headers?: Record<string, string>,
   ) {
+    // An expected refusal needs no stack: capturing one cost more than the rest of a refused call.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(CATALOGUE[errorCode].message);
+    Error.stackTraceLimit = limit;
   }
 
   get status(): number {

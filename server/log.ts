@@ -2,7 +2,12 @@
 // the redact list is a second line of defence.
 import pino, { type DestinationStream, type Logger } from 'pino';
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/**
+ * Without a destination: stdout, buffered (4 KiB) and written asynchronously. A synchronous write per
+ * line cost ~8% of a validated call's CPU (measured with --cpu-prof); pino flushes the buffer at exit
+ * and close() flushes it at shutdown, so only a crash of the process itself can lose the last lines.
+ */
+export function createLogger(level: string, destination: DestinationStream = pino.destination({ dest: 1, sync: false, minLength: 4096 })): Logger {
   return pino(
     {
       level,

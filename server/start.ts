@@ -139,6 +139,7 @@ export async function startTether(config: Config, options: StartOptions = {}): P
       }
       await stopBackground();
       await closeServices(services);
+      log.flush();
     })());
 
   return { url, services, close };

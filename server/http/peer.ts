@@ -8,7 +8,11 @@ type Headers = Readonly<Record<string, string | undefined>>;
 const bare = (ip: string) => ip.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
 const family = (ip: string) => (isIPv6(ip) ? 'ipv6' : 'ipv4');
 
-export function trustedProxies(cidrs: string[]): BlockList {
+/** Is this address a trusted proxy? With none configured the answer is no without a lookup (the hot path). */
+export type TrustCheck = (ip: string) => boolean;
+
+export function trustedProxies(cidrs: string[]): TrustCheck {
+  if (cidrs.length === 0) return () => false;
   const list = new BlockList();
   for (const cidr of cidrs) {
     const [address, prefix] = cidr.split('/');
@@ -16,12 +20,11 @@ export function trustedProxies(cidrs: string[]): BlockList {
     if (prefix === undefined) list.addAddress(ip, family(ip));
     else list.addSubnet(ip, Number(prefix), family(ip));
   }
-  return list;
+  return (ip) => ip !== '' && list.check(ip, family(ip));
 }
 
-export function peerOf(socketAddress: string | undefined, headers: Headers, proxies: BlockList): Peer {
+export function peerOf(socketAddress: string | undefined, headers: Headers, trusted: TrustCheck): Peer {
   const direct = bare(socketAddress ?? '');
-  const trusted = (ip: string) => ip !== '' && proxies.check(ip, family(ip));
   let ip = direct;
   let userAgent = headers['user-agent'] ?? '';
   if (trusted(direct)) {
