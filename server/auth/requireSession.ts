@@ -106,7 +106,14 @@ export const requireSession =
     ctx.record.sessionHashPrefix = hashPrefixOf(sessionId);
     const found = await lookup(ctx, sessionId);
     ctx.record.userId = found.entry.uid;
-    checkSecurityToken(ctx, found);
+    try {
+      checkSecurityToken(ctx, found);
+    } catch (err) {
+      // The lookup's GETEX slid the idle TTL before the checks ran: a refused call must not keep a
+      // session alive (else a stolen id could extend its owner's session by calling with the wrong headers).
+      ctx.services.sessions.unslide(found);
+      throw err;
+    }
     ctx.services.sessions.keepAlive(found);
     return inner(params, { ...ctx, user: userOf(found.entry), session: { ...found, prefix: prefixOf(sessionId) } });
   };

@@ -158,6 +158,19 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
       void cachePut(found.hash, found.entry, Math.min(idle, found.entry.abs - now));
     },
 
+    /**
+     * Undoes a lookup's slide after a refused call: the TTL goes back to the idle time left since the
+     * last recorded activity (`la`, which lags real activity by at most the touch interval), so a
+     * refused call never extends a session; at worst its owner loses that lag.
+     */
+    unslide(found: Found): void {
+      if (found.restored) return;
+      const now = nowSeconds();
+      const left = Math.min(idle - (now - found.entry.la), found.entry.abs - now);
+      if (left <= 0) void cacheDrop([found.hash]);
+      else void cachePut(found.hash, found.entry, left);
+    },
+
     /** sessions.refresh: the idle clock restarts now (the cache entry and PostgreSQL both), never past the absolute end. */
     async refresh(found: Found): Promise<Date> {
       const now = nowSeconds();

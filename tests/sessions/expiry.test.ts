@@ -343,4 +343,24 @@ test('PostgreSQL last_activity is written lazily: not on every call, at most onc
   assert.ok(ttl >= 28 && ttl <= 30, `the cache TTL slid on every call, ttl=${ttl}`);
 });
 
+test('a refused call does not slide the idle TTL: a stolen id cannot keep its owner\'s session alive', async () => {
+  const s = await loggedIn(t);
+  const key = keyOf(s.sessionId);
+  // The session has been idle 20 of its 30 s: the cached entry says so and the key has 10 s left.
+  const entry = JSON.parse((await t.services.cache.get(key))!);
+  entry.la = Math.floor(Date.now() / 1000) - 20;
+  await t.services.cache.set(key, JSON.stringify(entry), 10);
+
+  const refused = await s.call('me', {}, { 'user-agent': 'Thief/1.0' });
+  assert.is(refused.body.error.message, 'Session validation failed');
+  assert.is(refused.body.error.data.error_code, 'SESSION_INVALID');
+  const ttl = await eventually(() => t.services.cache.ttl(key), (v) => v <= 10);
+  assert.ok(ttl > 0 && ttl <= 10, `TTL after a refused call: ${ttl} (was 10; a slide would make it 30)`);
+
+  // The owner's next valid call slides it as usual.
+  const ok = await s.call('me');
+  assert.ok(ok.body.result, ok.text);
+  assert.ok((await t.services.cache.ttl(key)) > 20, 'a valid call slides the TTL back to the idle timeout');
+});
+
 test.run();
