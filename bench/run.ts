@@ -87,8 +87,7 @@ async function drive(scenario: string, url: string, load: Load, note?: string): 
     url: url + load.path,
     method: 'POST',
     connections: CONNECTIONS,
-    duration: load.amount ? undefined : (load.duration ?? DURATION),
-    amount: load.amount,
+    ...(load.amount ? { amount: load.amount } : { duration: load.duration ?? DURATION }),
     overallRate: load.rate,
     headers: { 'content-type': 'application/json', ...(load.headers ?? {}) },
     body: load.body,
@@ -196,6 +195,30 @@ async function main() {
     extra.restore_cost_ratio_1m_vs_10k = Math.round((restore10k.rps / Math.max(1, restore1m.rps)) * 100) / 100;
   }
 
+  // Memory: many validated calls across many sessions (full run; BENCH_MEMORY_CALLS / _SESSIONS to
+  // change), RSS sampled from /metrics while it runs, to show where it settles and that it stays.
+  if (!SHORT || process.env.BENCH_MEMORY_CALLS) {
+    const calls = Number(process.env.BENCH_MEMORY_CALLS ?? 300_000);
+    const sessionCount = Number(process.env.BENCH_MEMORY_SESSIONS ?? 100_000);
+    const memRedis = await startThrowawayRedis();
+    const server = await startServer('tether', ['server/main.ts'], { ...tetherEnv, REDIS_URL: memRedis.url }, await freePort());
+    const ids = await world.openSessions(sessionCount);
+    const bodies = ids.map((id) => rpcBody({ session_id: id, limit: 20 }));
+    let i = 0;
+    const samples: number[] = [];
+    const sampler = setInterval(() => {
+      metric(server.url, 'tether_process_resident_memory_bytes').then((v) => samples.push(Math.round(v / 1e6)), () => {});
+    }, 5000);
+    const figures = await drive(`tether: memory, ${calls} calls / ${sessionCount} sessions`, server.url, { path: '/api/v1/agents/list', headers, nextBody: () => bodies[i++ % bodies.length], amount: calls });
+    clearInterval(sampler);
+    samples.push(Math.round((await metric(server.url, 'tether_process_resident_memory_bytes')) / 1e6));
+    const quarter = samples[Math.floor(samples.length / 4)] ?? samples[0];
+    extra.memory = { calls, sessions: sessionCount, rss_mb_samples: samples, rss_mb_max: Math.max(...samples), rss_mb_last: samples.at(-1), growth_after_first_quarter_mb: (samples.at(-1) ?? 0) - quarter };
+    figures.note = `RSS ${samples[0]} -> max ${Math.max(...samples)} -> last ${samples.at(-1)} MB`;
+    await server.stop();
+    await memRedis.stop();
+  }
+
   // Redis down: every lookup fails fast and PostgreSQL answers.
   const down = await startServer('tether', ['server/main.ts'], restoreEnv, await freePort());
   await redis.kill();
@@ -248,6 +271,7 @@ function report() {
       extra.restore_cost_ratio_1m_vs_10k !== undefined ? `restore path cost, 1M rows vs 10k: ${extra.restore_cost_ratio_1m_vs_10k} (target <= 1.2)` : 'restore path at 1M rows: full run only',
       `PostgreSQL writes on the hot path: ${JSON.stringify(extra.postgres_writes_hot_path)}`,
       `RSS after the hot-path scenarios: ${extra.rss_after_hot_mb} MB`,
+      extra.memory ? `memory run: ${JSON.stringify(extra.memory)} (target: under 200 MB and not growing)` : '',
       extra.workers_2_vs_1 !== undefined ? `WORKERS=2 vs 1: ${extra.workers_2_vs_1}x` : '',
     ]
       .filter(Boolean)
