@@ -2,12 +2,25 @@
 // the redact list is a second line of defence.
 import pino, { type DestinationStream, type Logger } from 'pino';
 
+function bufferedStdout(): DestinationStream {
+  const stdout = pino.destination({ dest: 1, sync: true, minLength: 4096 });
+  // Lines wait in a 4 KiB buffer, written synchronously when it fills; what is left goes out at exit.
+  process.once('exit', () => {
+    try {
+      stdout.flushSync();
+    } catch {
+      // stdout already closed: nothing left to save
+    }
+  });
+  return stdout;
+}
+
 /**
- * Without a destination: stdout, buffered (4 KiB) and written asynchronously. A synchronous write per
- * line cost ~8% of a validated call's CPU (measured with --cpu-prof); pino flushes the buffer at exit
- * and close() flushes it at shutdown, so only a crash of the process itself can lose the last lines.
+ * Without a destination: stdout through a 4 KiB buffer (one write per ~20 lines instead of one per
+ * line: a write per line cost ~8% of a validated call's CPU, measured with --cpu-prof). The buffer is
+ * written at exit and at shutdown; a process killed outright (SIGKILL) loses at most that buffer.
  */
-export function createLogger(level: string, destination: DestinationStream = pino.destination({ dest: 1, sync: false, minLength: 4096 })): Logger {
+export function createLogger(level: string, destination: DestinationStream = bufferedStdout()): Logger {
   return pino(
     {
       level,

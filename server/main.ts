@@ -18,6 +18,11 @@ export async function serve(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, log);
+  // A signal during start-up is kept and acted on once the server can close cleanly.
+  let stopSignal: string | undefined;
+  let stop = (signal: string) => void (stopSignal ??= signal);
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
   const tether = await startTether(config, { log });
   log.info({ url: tether.url, database: tether.services.db.kind, cache: tether.services.cache.kind }, 'tether listening');
   const demo = tether.services.db.kind === 'embedded' ? await ensureDemo(tether.services) : undefined;
@@ -33,7 +38,7 @@ export async function serve(): Promise<void> {
     ].join('\n'),
   );
 
-  const stop = (signal: string) => {
+  stop = (signal: string) => {
     log.info({ signal }, 'shutting down');
     tether.close().then(
       () => process.exit(0),
@@ -43,8 +48,7 @@ export async function serve(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  if (stopSignal) stop(stopSignal);
 }
 
 /** WORKERS=N: N processes share the port (node:cluster); the primary only forwards signals and reports exits. */

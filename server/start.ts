@@ -139,7 +139,7 @@ export async function startTether(config: Config, options: StartOptions = {}): P
       }
       await stopBackground();
       await closeServices(services);
-      log.flush();
+      log.flush(); // synchronous for the buffered stdout (sync destination)
     })());
 
   return { url, services, close };

@@ -193,6 +193,8 @@ shutdown('calls in flight at SIGTERM complete, new connections are refused, and 
   assert.ok(result, `still running ${limit} ms after SIGTERM:\n${output}`);
   assert.equal(result, { code: 0, signal: null }, `exit after SIGTERM:\n${output}`);
   assert.match(output, /shutting down/);
+  // The buffered log is written out at exit: every call's line is there, the in-flight ones included.
+  assert.is((output.match(/"msg":"call"/g) ?? []).length, 6, 'one log line per call (3 plain + 3 in flight)');
 });
 
 shutdown.run();
