@@ -56,7 +56,7 @@ export const login = defineMethod({
     await recordLoginSuccess(ctx, name);
     const opened = await sessions.open(publicUser(user), ctx.client.id, ctx.peer);
     ctx.record.sessionPrefix = prefixOf(opened.sessionId);
-    ctx.record.sessionHashPrefix = hashPrefixOf(opened.sessionId);
+    ctx.record.sessionHashPrefix = hashPrefixOf(opened.hash);
     log.info({ request_id: ctx.requestId, user_id: user.id, client_id: ctx.client.id, session: ctx.record.sessionPrefix }, '[LOGIN] session opened');
     return {
       session_id: opened.sessionId,

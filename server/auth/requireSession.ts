@@ -5,7 +5,7 @@ import { CATALOGUE, RpcError } from '../errors.ts';
 import type { CallContext } from '../rpc/context.ts';
 import type { Handler } from '../rpc/method.ts';
 import type { JwtContext } from './requireJwt.ts';
-import { hashPrefixOf, isWellFormed, prefixOf } from '../sessions/sessionId.ts';
+import { hashOf, hashPrefixOf, isWellFormed, prefixOf } from '../sessions/sessionId.ts';
 import { fingerprintMismatch, fingerprintOf } from '../sessions/fingerprint.ts';
 import { verifySecurityToken } from '../sessions/securityToken.ts';
 import type { Found, SessionEntry } from '../sessions/sessionService.ts';
@@ -42,9 +42,9 @@ function fail(ctx: CallContext, code: ConstructorParameters<typeof RpcError>[0],
   throw new RpcError(code, detail, extra);
 }
 
-async function lookup(ctx: CallContext, sessionId: string): Promise<Found> {
+async function lookup(ctx: CallContext, hash: string): Promise<Found> {
   try {
-    return await ctx.services.sessions.find(sessionId);
+    return await ctx.services.sessions.find(hash);
   } catch (err) {
     if (err instanceof RpcError && err.errorCode !== 'STORAGE_UNAVAILABLE') {
       const reason = err.extra?.reason;
@@ -103,8 +103,9 @@ export const requireSession =
     }
     const sessionId = given.value;
     ctx.record.sessionPrefix = prefixOf(sessionId);
-    ctx.record.sessionHashPrefix = hashPrefixOf(sessionId);
-    const found = await lookup(ctx, sessionId);
+    const hash = hashOf(sessionId);
+    ctx.record.sessionHashPrefix = hashPrefixOf(hash);
+    const found = await lookup(ctx, hash);
     ctx.record.userId = found.entry.uid;
     try {
       checkSecurityToken(ctx, found);

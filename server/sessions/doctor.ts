@@ -6,7 +6,7 @@ import type { Services } from '../services.ts';
 import { cacheKeyOf, hashOf, isWellFormed, prefixOf } from './sessionId.ts';
 import { fingerprintMismatch, type Fingerprint, type Mismatch } from './fingerprint.ts';
 import { verifySecurityToken } from './securityToken.ts';
-import type { SessionEntry } from './sessionService.ts';
+import { entryOf, type SessionEntry } from './sessionService.ts';
 
 export interface DoctorRequest {
   sessionId: string;
@@ -44,7 +44,6 @@ const MISMATCH: Record<Mismatch, { issue: number; remedy: string }> = {
   'CLIENT FINGERPRINT': { issue: 2, remedy: 'Send the same X-Client-Fingerprint on every request as at login, then log in again.' },
 };
 
-const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
 const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
 
 export async function diagnose(services: Services, request: DoctorRequest): Promise<Diagnosis> {
@@ -104,20 +103,7 @@ export async function diagnose(services: Services, request: DoctorRequest): Prom
       return refuse('SESSION_REQUIRED', 1, `The session was ended (${row.end_reason ?? (row.user_active ? 'inactive' : 'user disabled')}): log in again.`);
     }
   }
-  const source: SessionEntry | undefined =
-    entry ??
-    (row && {
-      id: row.id,
-      uid: row.user_id,
-      login: row.login,
-      name: row.name,
-      admin: row.is_admin,
-      cid: row.client_id,
-      tok: row.security_token,
-      at: seconds(row.login_at),
-      abs: seconds(row.expires_at),
-      la: seconds(row.last_activity),
-    });
+  const source: SessionEntry | undefined = entry ?? (row && entryOf(row));
   if (!source) return refuse('SESSION_REQUIRED', 1, 'Log in again.');
 
   // 4. Idle time: the cache TTL decides when cached; PostgreSQL's last_activity otherwise.

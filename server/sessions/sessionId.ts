@@ -10,5 +10,5 @@ export const isWellFormed = (value: unknown): value is string => typeof value ==
 /** What a log line or an error may show of a session id. */
 export const prefixOf = (sessionId: string): string => sessionId.slice(0, 8);
 /** What the audit log keeps: enough to find the api_sessions row, too little to use. */
-export const hashPrefixOf = (sessionId: string): string => hashOf(sessionId).slice(0, 16);
+export const hashPrefixOf = (hash: string): string => hash.slice(0, 16);
 export const cacheKeyOf = (hash: string): string => `session:${hash}`;

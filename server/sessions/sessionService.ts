@@ -53,7 +53,8 @@ async function storage<T>(work: Promise<T>, log: Logger, what: string): Promise<
   }
 }
 
-function entryOf(row: SessionWithUser): SessionEntry {
+/** What the cache keeps of a row (the doctor rebuilds the same from PostgreSQL). */
+export function entryOf(row: SessionWithUser): SessionEntry {
   return {
     id: row.id,
     uid: row.user_id,
@@ -134,9 +135,8 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
       return { sessionId, hash, entry, expiresAt: deadline(entry), absoluteExpiresAt: expiresAt };
     },
 
-    /** Cache first (one GETEX that also slides the idle TTL), then PostgreSQL. */
-    async find(sessionId: string): Promise<Found> {
-      const hash = hashOf(sessionId);
+    /** By the session id's hash: cache first (one GETEX that also slides the idle TTL), then PostgreSQL. */
+    async find(hash: string): Promise<Found> {
       let raw: string | null = null;
       try {
         raw = await cache.getAndSlide(cacheKeyOf(hash), idle);
