@@ -8,6 +8,7 @@ import type { Services } from '../services.ts';
 import { answerRpc, type Envelope } from './rpcRoute.ts';
 import { peerOf, trustedProxies } from './peer.ts';
 import { requestIdFor } from './requestId.ts';
+import { elapsedSince } from './elapsed.ts';
 import { readiness } from './health.ts';
 
 /** Extra Koa routes mounted before the JSON-RPC paths (the OAuth token endpoint, metrics). */
@@ -20,7 +21,7 @@ function refuse(ctx: Koa.Context, services: Services, errorCode: ErrorCode, deta
   const error = renderError(new RpcError(errorCode, detail), { requestId: ctx.state.requestId, instance: ctx.path, problemBaseUrl: services.config.problemBaseUrl });
   ctx.status = error.status;
   ctx.body = { jsonrpc: '2.0', id: null, error };
-  const durationMs = Math.round((Number(process.hrtime.bigint() - (ctx.state.started as bigint)) / 1e6) * 100) / 100;
+  const durationMs = elapsedSince(ctx.state.started as bigint).ms;
   services.log.info({ request_id: ctx.state.requestId, path: ctx.path, status: error.status, error_code: errorCode, duration_ms: durationMs }, 'refused');
   // A refused request is a call too: the audit row names the path, since no method was read.
   services.audit.record({

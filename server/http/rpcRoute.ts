@@ -7,6 +7,7 @@ import { RpcError, renderError } from '../errors.ts';
 import { errorResponse, type Registry } from '../rpc/registry.ts';
 import type { CallContext, CallRecord, Peer } from '../rpc/context.ts';
 import type { Services } from '../services.ts';
+import { elapsedSince } from './elapsed.ts';
 
 export interface Envelope {
   transport: 'jsonrpc' | 'odoo';
@@ -44,8 +45,7 @@ function shapeProblem(value: unknown, envelope: Envelope): string | undefined {
 
 /** One log line and one audit row per call, whatever its outcome. */
 function recordCall(services: Services, envelope: Envelope, record: CallRecord, started: bigint, known: boolean): void {
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const durationMs = Math.round(seconds * 1e5) / 100;
+  const { seconds, ms: durationMs } = elapsedSince(started);
   services.metrics.observeCall(record, seconds, known);
   const status = record.error?.status ?? 200;
   const errorCode = record.error?.data.error_code;

@@ -6,6 +6,7 @@ import bodyParser from 'koa-bodyparser';
 import type { Services } from '../services.ts';
 import { signAccessToken, verifyAccessToken } from '../auth/accessTokens.ts';
 import type { ClientRow } from '../stores/clientStore.ts';
+import { elapsedSince } from './elapsed.ts';
 
 const parseBody = bodyParser({ enableTypes: ['json', 'form'], jsonLimit: '16kb', formLimit: '16kb', onerror: (err, ctx) => (ctx.state.bodyError = err) });
 
@@ -105,7 +106,7 @@ export async function tokenRoute(ctx: Koa.Context, services: Services): Promise<
       method: action === issue ? 'auth.token' : 'auth.revoke',
       status: ctx.status,
       error_code: body?.error,
-      duration_ms: Math.round((Number(process.hrtime.bigint() - (ctx.state.started as bigint)) / 1e6) * 100) / 100,
+      duration_ms: elapsedSince(ctx.state.started as bigint).ms,
       client_id: ctx.state.clientId as string | undefined,
       ip: ctx.socket.remoteAddress,
       user_agent: ctx.get('user-agent'),
