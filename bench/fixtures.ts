@@ -46,11 +46,13 @@ export async function benchWorld(databaseUrl: string, jwtSecret: string, lifetim
   const sql = postgres(databaseUrl, { onnotice: () => {}, max: 4, transform: { undefined: null } }) as unknown as Sql;
   await migrate(sql);
   const keys = deriveKeys(jwtSecret);
-  const { client } = await clientStore(sql).create('bench', ['admin']);
+  // Created before any server runs: no cache holds their state yet.
+  const uncached = { user: async () => {}, client: async () => {}, token: async () => {} };
+  const { client } = await clientStore(sql, uncached).create('bench', ['admin']);
   const clientId = client.id;
   const login = `bench_${randomBytes(4).toString('hex')}`;
   const password = randomBytes(12).toString('base64url');
-  const user = await userStore(sql).create({ login, passwordHash: await hashPassword(password), name: 'Bench' });
+  const user = await userStore(sql, uncached).create({ login, passwordHash: await hashPassword(password), name: 'Bench' });
   const userId = Number(user.id);
   const { token } = signAccessToken(keys.access, clientId, ['admin'], lifetimeSeconds);
 

@@ -78,3 +78,35 @@ export const stats = defineMethod({
     return sessionStatistics(ctx.services.db.sql, ctx.services.config.sessionIdleTimeout, params.window_seconds);
   },
 });
+
+const Scope = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
+
+export const usersSetAdmin = defineMethod({
+  name: 'admin.users.set_admin',
+  summary: "Grants or takes a user's admin flag; the user's sessions see it at their next call.",
+  params: Type.Object({ user_id: Type.Integer({ minimum: 1, maximum: 9007199254740991 }), is_admin: Type.Boolean() }, { additionalProperties: false }),
+  result: Type.Object({ user_id: Type.Integer(), login: Type.String(), is_admin: Type.Boolean() }),
+  requires: ADMIN,
+  async handler(params, ctx) {
+    const { users, log } = ctx.services;
+    const target = await users.findById(params.user_id);
+    const user = target && (await users.setAdmin(target.login, params.is_admin));
+    if (!user) throw new RpcError('NOT_FOUND', `No user ${params.user_id}`);
+    log.info({ request_id: ctx.requestId, admin_id: ctx.user.id, target_user: user.id, is_admin: user.is_admin }, '[ADMIN] admin flag set');
+    return { user_id: user.id, login: user.login, is_admin: user.is_admin };
+  },
+});
+
+export const clientsSetScopes = defineMethod({
+  name: 'admin.clients.set_scopes',
+  summary: "Sets an OAuth client's scopes: a scope removed is refused at the next call, one added comes with the client's next token.",
+  params: Type.Object({ client_id: Type.String({ minLength: 1, maxLength: 100 }), scopes: Type.Array(Scope, { maxItems: 50, uniqueItems: true }) }, { additionalProperties: false }),
+  result: Type.Object({ client_id: Type.String(), scopes: Type.Array(Type.String()) }),
+  requires: ADMIN,
+  async handler(params, ctx) {
+    const client = await ctx.services.clients.setScopes(params.client_id, params.scopes);
+    if (!client) throw new RpcError('NOT_FOUND', `No client ${params.client_id}`);
+    ctx.services.log.info({ request_id: ctx.requestId, admin_id: ctx.user.id, target_client: client.id, scopes: client.scopes }, '[ADMIN] client scopes set');
+    return { client_id: client.id, scopes: client.scopes };
+  },
+});

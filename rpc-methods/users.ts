@@ -5,7 +5,8 @@ import { RpcError } from '../server/errors.ts';
 import { verifyPassword } from '../server/auth/passwords.ts';
 import { publicUser } from '../server/stores/userStore.ts';
 import { hashPrefixOf, prefixOf } from '../server/sessions/sessionId.ts';
-import { assertNotThrottled, recordLoginFailure, recordLoginSuccess } from '../server/auth/loginThrottle.ts';
+import { takeLoginSlot } from '../server/auth/loginThrottle.ts';
+import { loginForLog } from '../server/auth/loginForLog.ts';
 
 const User = Type.Object({ id: Type.Integer(), login: Type.String(), name: Type.String(), is_admin: Type.Boolean() });
 const DateTime = Type.String({ format: 'date-time' });
@@ -33,27 +34,27 @@ export const login = defineMethod({
     const name = params.login ?? params.email;
     if (!name) throw new RpcError('INVALID_PARAMS', 'login (or email) is required', { field: 'login' });
     const { users, sessions, log } = ctx.services;
-    // Before the lookup and the hash: a throttled login costs two cache reads.
-    await assertNotThrottled(ctx, name);
-    let user;
+    let found;
     try {
-      user = await users.findByLogin(name);
+      found = await users.findForLogin(name);
     } catch {
       throw new RpcError('STORAGE_UNAVAILABLE', 'The user store could not answer; retry shortly.');
     }
+    const { user, lowered } = found;
+    // Before the hash, in one atomic step per counter: concurrent guesses each take their own slot.
+    const slot = await takeLoginSlot(ctx, user ? { userId: user.id } : { lowered });
     // Same work, same answer whether the user exists or not.
     const ok = await verifyPassword(user?.password_hash, params.password);
     if (!user || !ok) {
-      log.warn({ request_id: ctx.requestId, login: name.slice(0, 64), client_id: ctx.client.id, ip: ctx.peer.ip }, '[LOGIN FAILED] invalid credentials');
-      await recordLoginFailure(ctx, name);
+      log.warn({ request_id: ctx.requestId, login: loginForLog(name), client_id: ctx.client.id, ip: ctx.peer.ip }, '[LOGIN FAILED] invalid credentials');
       throw new RpcError('AUTHENTICATION_FAILED', 'The login or the password is wrong.');
     }
+    await slot.succeeded();
     if (!user.is_active) {
       log.warn({ request_id: ctx.requestId, user_id: user.id }, '[LOGIN FAILED] user inactive');
       throw new RpcError('USER_INACTIVE', 'This user is disabled: ask an administrator.');
     }
     ctx.record.userId = user.id;
-    await recordLoginSuccess(ctx, name);
     const opened = await sessions.open(publicUser(user), ctx.client.id, ctx.peer);
     ctx.record.sessionPrefix = prefixOf(opened.sessionId);
     ctx.record.sessionHashPrefix = hashPrefixOf(opened.hash);

@@ -16,9 +16,12 @@ const USAGE = `usage: tether <command> [--json]
   users list
   users disable L                            disables the user and ends all their sessions
   users enable L
+  users set-admin L true|false               takes effect at the user's next call
   clients add --name N [--scopes "admin"]    prints the client secret once
   clients list
   clients revoke ID                          disables the client: its tokens are refused
+  clients set-scopes ID "scope ..."          a scope removed is refused at the next call; one
+                                             added comes with the client's next token
   sessions list [--user L]
   sessions revoke <session_id>               ends one session (the raw id a user gave you)
   sessions doctor <session_id> [--ua UA --ip IP --lang LANG --client-fingerprint F]
@@ -63,13 +66,22 @@ async function users(s: Services, action: string | undefined, args: string[], f:
     const ended = action === 'disable' ? await s.sessions.endAllOfUser(user.id, 'user_disabled') : 0;
     return { data: { user: { id: user.id, login: user.login, is_active: user.is_active }, sessions_ended: ended }, text: `user ${user.login} ${action}d${action === 'disable' ? `, ${ended} session(s) ended` : ''}` };
   }
+  if (action === 'set-admin') {
+    const [login, value] = args;
+    if (!login || (value !== 'true' && value !== 'false')) throw new Usage('users set-admin needs a login and true or false');
+    const user = await s.users.setAdmin(login, value === 'true');
+    if (!user) throw new Failure(`no user with login ${login}`);
+    return { data: { user: { id: user.id, login: user.login, is_admin: user.is_admin } }, text: `user ${user.login} is ${user.is_admin ? 'now' : 'no longer'} an admin` };
+  }
   throw new Usage(`unknown users command: ${action ?? '(none)'}`);
 }
+
+const scopesOf = (list: string) => [...new Set(list.split(/[\s,]+/).filter(Boolean))];
 
 async function clients(s: Services, action: string | undefined, args: string[], f: Flags): Promise<Out> {
   if (action === 'add') {
     if (!f.name) throw new Usage('clients add needs --name');
-    const scopes = (f.scopes ?? '').split(/[\s,]+/).filter(Boolean);
+    const scopes = scopesOf(f.scopes ?? '');
     const { client, secret } = await s.clients.create(f.name, scopes);
     return {
       data: { client: { id: client.id, name: client.name, scopes: client.scopes }, client_secret: secret },
@@ -86,6 +98,13 @@ async function clients(s: Services, action: string | undefined, args: string[], 
     const client = await s.clients.setActive(id, false);
     if (!client) throw new Failure(`no client ${id}`);
     return { data: { client: { id: client.id, is_active: false } }, text: `client ${client.id} revoked: its tokens are refused from now on` };
+  }
+  if (action === 'set-scopes') {
+    const [id, list] = args;
+    if (!id || list === undefined) throw new Usage('clients set-scopes needs a client id and a scope list ("" for none)');
+    const client = await s.clients.setScopes(id, scopesOf(list));
+    if (!client) throw new Failure(`no client ${id}`);
+    return { data: { client: { id: client.id, scopes: client.scopes } }, text: `client ${client.id} scopes: ${client.scopes.join(' ') || '(none)'}` };
   }
   throw new Usage(`unknown clients command: ${action ?? '(none)'}`);
 }

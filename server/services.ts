@@ -11,12 +11,15 @@ import type { SessionStore } from './stores/sessionStore.ts';
 import type { SessionService } from './sessions/sessionService.ts';
 import type { AuditLog } from './audit/auditLog.ts';
 import type { Metrics } from './metrics.ts';
+import type { StateCache } from './stores/stateCache.ts';
 
 export interface Services {
   config: Config;
   log: Logger;
   db: Database;
   cache: Cache;
+  /** Users', clients' and tokens' state in the cache (stateCache.ts). */
+  state: StateCache;
   keys: SigningKeys;
   users: UserStore;
   clients: ClientStore;

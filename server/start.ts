@@ -27,6 +27,8 @@ import { createMetrics } from './metrics.ts';
 import { metricsRoute } from './http/metricsRoute.ts';
 import { join } from 'node:path';
 import { methods as allMethods } from '../rpc-methods/index.ts';
+import { stateCache } from './stores/stateCache.ts';
+import { applyChange, CHANNEL } from './stores/changeFeed.ts';
 
 export interface Tether {
   url: string;
@@ -42,14 +44,26 @@ export interface StartOptions {
   routes?: Route[];
 }
 
-export async function buildServices(config: Config, log: Logger): Promise<Services> {
+/** An ended session's tombstone outlives any call that was in flight when it ended (seconds). */
+const tombstoneSeconds = (config: Config) => Math.min(86_400, Math.max(60, config.sessionIdleTimeout));
+
+/**
+ * `followChanges`: an instance serving calls from an in-process cache applies the change feed (other
+ * processes' ends and state changes); the CLI, which serves no calls, does not listen.
+ */
+export async function buildServices(config: Config, log: Logger, options: { followChanges?: boolean } = {}): Promise<Services> {
   const db = await openDatabase(config);
   try {
     const applied = await migrate(db.sql);
     if (applied.length) log.info({ applied }, 'migrations applied');
     const cache = config.redisUrl ? await redisCache(config.redisUrl, log) : memoryCache();
     const keys = deriveKeys(await resolveSecret(config));
+    const state = stateCache(cache, log, tombstoneSeconds(config));
+    if (options.followChanges && cache.kind === 'memory') {
+      await db.listen(CHANNEL, (payload) => void applyChange(state, log, payload));
+    }
     const sessionRows = sessionStore(db.sql);
+    const users = userStore(db.sql, state);
     const metrics = createMetrics();
     const audit = auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson') });
     metrics.attach({
@@ -64,11 +78,12 @@ export async function buildServices(config: Config, log: Logger): Promise<Servic
       db,
       cache,
       keys,
-      users: userStore(db.sql),
-      clients: clientStore(db.sql),
+      state,
+      users,
+      clients: clientStore(db.sql, state),
       agents: agentStore(db.sql),
       sessionRows,
-      sessions: sessionService({ config, log, cache, store: sessionRows, keys, metrics }),
+      sessions: sessionService({ config, log, cache, state, store: sessionRows, users, keys, metrics }),
       audit,
       metrics,
     };
@@ -109,7 +124,7 @@ function startBackground(services: Services): () => Promise<void> {
 
 export async function startTether(config: Config, options: StartOptions = {}): Promise<Tether> {
   const log = options.log ?? createLogger(config.logLevel);
-  const services = await buildServices(config, log);
+  const services = await buildServices(config, log, { followChanges: true });
   const registry = createRegistry([...allMethods, ...(options.methods ?? [])]);
   const app = createApp(services, registry, [tokenRoute, metricsRoute, ...(options.routes ?? [])]);
   const stopBackground = startBackground(services);

@@ -3,6 +3,11 @@ import { CATALOGUE, RpcError } from '../errors.ts';
 import type { CallContext } from '../rpc/context.ts';
 import type { Handler } from '../rpc/method.ts';
 import { verifyAccessToken } from './accessTokens.ts';
+import type { Lookup } from '../stores/cache.ts';
+import { clientKey, decodeClient, decodeToken, tokenKey, USER_PREFIX } from '../stores/stateCache.ts';
+import { cacheKeyOf, hashOf, isWellFormed } from '../sessions/sessionId.ts';
+import type { Prefetched } from '../sessions/sessionService.ts';
+import { sessionIdOf } from './requireSession.ts';
 
 export interface ClientIdentity {
   id: string;
@@ -12,6 +17,8 @@ export interface ClientIdentity {
 
 export interface JwtContext extends CallContext {
   client: ClientIdentity;
+  /** The session the bearer check's cache round trip already read (by the hash of the call's session_id). */
+  prefetched?: Prefetched & { hash: string };
 }
 
 // The scheme name is case-insensitive (RFC 7235 section 2.1): "bearer <token>" is the same header.
@@ -20,18 +27,15 @@ const BEARER = /^Bearer ([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*)$/i;
 type TokenStatus = Awaited<ReturnType<CallContext['services']['clients']['tokenStatus']>>;
 type Seen = TokenStatus & { at: number };
 
-// The last token status PostgreSQL gave this process, per token, used for one case only: PostgreSQL
-// cannot answer. While it answers, its answer is always the one used, so a revocation or a disabled
-// client (done on any instance) is refused on the very next call everywhere: there is deliberately
-// no TTL cache in front of it. When a lookup fails, a token this process saw checked within the last
-// LAST_KNOWN_MS keeps its last status (a revoked or disabled one stays refused), so calls on sessions
-// the cache still holds keep working through a PostgreSQL outage instead of all answering 503; a
-// token not seen within that window gets 503 as before. For RETRY_MS after a failed lookup, such
-// tokens skip PostgreSQL altogether (a call per RETRY_MS probes again), so an outage does not make
-// every call wait for a connection attempt. Nobody can revoke while PostgreSQL is down (revoking is a
-// PostgreSQL write), so the staleness is limited to a revocation committed on another instance after
-// this one's last successful check and before the outage, or within RETRY_MS of its end; the token's
-// signature and exp are still verified on every call. Per process and client store (a WeakMap),
+// A validated call reads the token's and the client's state from the cache, in the same round trip as
+// the session (cache.lookup), so no PostgreSQL is asked while the cache has them: every change writes
+// the cache after committing (stateCache.ts), so a revocation or a lost scope is refused at the next
+// call on every instance sharing the cache. When the cache misses or cannot answer, PostgreSQL answers
+// (and fills the cache). When PostgreSQL cannot answer either, a token this process saw checked within
+// the last LAST_KNOWN_MS keeps its last status (a revoked or disabled one stays refused), so calls on
+// sessions the cache still holds keep working through an outage instead of all answering 503; a token
+// not seen within that window gets 503. For RETRY_MS after a failed lookup, such tokens skip
+// PostgreSQL altogether (a call per RETRY_MS probes again). Per process and client store (a WeakMap),
 // at most LAST_KNOWN_MAX tokens, the least recently checked dropped first.
 const LAST_KNOWN_MS = 5 * 60_000;
 const LAST_KNOWN_MAX = 10_000;
@@ -46,8 +50,32 @@ function lastKnownOf(store: object): { seen: Map<string, Seen>; failedAt: number
 
 function remember(seen: Map<string, Seen>, key: string, status: TokenStatus): void {
   seen.delete(key); // re-inserted last: Map order is then least recently checked first
-  seen.set(key, { active: status.active, revoked: status.revoked, at: Date.now() });
+  seen.set(key, { ...status, at: Date.now() });
   if (seen.size > LAST_KNOWN_MAX) seen.delete(seen.keys().next().value as string);
+}
+
+/** PostgreSQL's answer for a token the cache did not have, with the outage fallback above. */
+async function statusFromDatabase(ctx: CallContext, clientId: string, jti: string): Promise<TokenStatus> {
+  const memory = lastKnownOf(ctx.services.clients);
+  const key = `${clientId} ${jti}`;
+  const known = memory.seen.get(key);
+  const usable = known !== undefined && Date.now() - known.at <= LAST_KNOWN_MS;
+  if (usable && Date.now() - memory.failedAt < RETRY_MS) return known; // PostgreSQL failed under RETRY_MS ago
+  try {
+    const status = await ctx.services.clients.tokenStatus(clientId, jti);
+    remember(memory.seen, key, status);
+    if (memory.failedAt) ctx.services.log.info('token status: PostgreSQL answers again');
+    memory.failedAt = 0;
+    return status;
+  } catch (err) {
+    if (!memory.failedAt) ctx.services.log.warn({ err: (err as Error).message }, 'token status unavailable: using the last status PostgreSQL gave for recently checked tokens');
+    memory.failedAt = Date.now();
+    if (!usable) {
+      ctx.services.log.error({ err: (err as Error).message, request_id: ctx.requestId }, 'token status unavailable');
+      throw new RpcError('STORAGE_UNAVAILABLE', 'The token store could not answer; retry shortly.');
+    }
+    return known;
+  }
 }
 
 function refuse(ctx: CallContext, code: 'AUTH_HEADER_REQUIRED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED', detail: string, marker: string): never {
@@ -55,7 +83,12 @@ function refuse(ctx: CallContext, code: 'AUTH_HEADER_REQUIRED' | 'TOKEN_INVALID'
   throw new RpcError(code, detail);
 }
 
-export async function clientOf(ctx: CallContext): Promise<ClientIdentity> {
+/**
+ * The bearer, checked: header, signature and expiry, then the token's and client's live state. When the
+ * method also needs a session, the same cache round trip reads it (`sessionHash`), handed on as
+ * `prefetched` so requireSession asks nothing more.
+ */
+export async function clientOf(ctx: CallContext, sessionHash?: string): Promise<{ client: ClientIdentity; prefetched?: Prefetched & { hash: string } }> {
   const header = ctx.headers.authorization;
   if (!header) refuse(ctx, 'AUTH_HEADER_REQUIRED', 'Send Authorization: Bearer <access_token> (from POST /api/v1/auth/token).', '[AUTH] no bearer token');
   const match = BEARER.exec(header.trim());
@@ -65,38 +98,43 @@ export async function clientOf(ctx: CallContext): Promise<ClientIdentity> {
     if (verdict.reason === 'expired') refuse(ctx, 'TOKEN_EXPIRED', 'The access token has expired: request a new one from POST /api/v1/auth/token.', '[AUTH] bearer token expired');
     refuse(ctx, 'TOKEN_INVALID', 'The access token is not one this service issued, or it was altered.', '[AUTH] bearer token invalid');
   }
-  const { clientId, jti, scopes } = verdict.claims;
+  const { clientId, jti, scopes, exp } = verdict.claims;
   ctx.record.clientId = clientId;
-  const memory = lastKnownOf(ctx.services.clients);
-  const key = `${clientId} ${jti}`;
-  const known = memory.seen.get(key);
-  const usable = known !== undefined && Date.now() - known.at <= LAST_KNOWN_MS;
-  let status: TokenStatus;
-  if (usable && Date.now() - memory.failedAt < RETRY_MS) {
-    status = known; // PostgreSQL failed under RETRY_MS ago: do not queue behind it
-  } else {
-    try {
-      status = await ctx.services.clients.tokenStatus(clientId, jti);
-      remember(memory.seen, key, status);
-      if (memory.failedAt) ctx.services.log.info('token status: PostgreSQL answers again');
-      memory.failedAt = 0;
-    } catch (err) {
-      if (!memory.failedAt) ctx.services.log.warn({ err: (err as Error).message }, 'token status unavailable: using the last status PostgreSQL gave for recently checked tokens');
-      memory.failedAt = Date.now();
-      if (!usable) {
-        ctx.services.log.error({ err: (err as Error).message, request_id: ctx.requestId }, 'token status unavailable');
-        throw new RpcError('STORAGE_UNAVAILABLE', 'The token store could not answer; retry shortly.');
-      }
-      status = known;
-    }
+  const { cache, state, sessions } = ctx.services;
+
+  let looked: Lookup | undefined;
+  try {
+    looked = await cache.lookup(sessionHash && cacheKeyOf(sessionHash), sessions.idleTimeout, USER_PREFIX, [clientKey(clientId), tokenKey(jti)]);
+  } catch (err) {
+    ctx.services.log.debug({ err: (err as Error).message }, 'cache unavailable: token status from PostgreSQL');
   }
-  if (status.revoked || !status.active) {
-    refuse(ctx, 'TOKEN_REVOKED', status.revoked ? 'This access token was revoked: request a new one.' : 'This OAuth client is disabled.', '[AUTH] bearer token revoked');
+  let client = decodeClient(looked?.values[0] ?? null);
+  let token = decodeToken(looked?.values[1] ?? null);
+  if (!client || !token) {
+    const status = await statusFromDatabase(ctx, clientId, jti);
+    client = { active: status.active, scopes: status.scopes };
+    token = status.revoked ? 'revoked' : 'ok';
+    if (looked) await Promise.all([state.fillClient(clientId, client), state.fillToken(jti, token, exp)]);
   }
-  return { id: clientId, scopes, jti };
+  if (token === 'revoked' || !client.active) {
+    refuse(ctx, 'TOKEN_REVOKED', token === 'revoked' ? 'This access token was revoked: request a new one.' : 'This OAuth client is disabled.', '[AUTH] bearer token revoked');
+  }
+  // A scope removed from the client is refused at once; one added comes with the client's next token.
+  const live = scopes.filter((s) => client.scopes.includes(s));
+  return {
+    client: { id: clientId, scopes: live, jti },
+    prefetched: sessionHash && looked ? { hash: sessionHash, session: looked.session, user: looked.user } : undefined,
+  };
 }
 
 export const requireJwt =
-  <P, R>(inner: Handler<P, R, JwtContext>): Handler<P, R, CallContext> =>
-  async (params, ctx) =>
-    inner(params, { ...ctx, client: await clientOf(ctx) });
+  <P, R>(inner: Handler<P, R, JwtContext>, options: { session?: boolean } = {}): Handler<P, R, CallContext> =>
+  async (params, ctx) => {
+    let sessionHash: string | undefined;
+    if (options.session) {
+      const given = sessionIdOf(ctx)?.value;
+      if (isWellFormed(given)) sessionHash = hashOf(given);
+    }
+    const { client, prefetched } = await clientOf(ctx, sessionHash);
+    return inner(params, { ...ctx, client, prefetched });
+  };

@@ -8,7 +8,7 @@ import type { JwtContext } from './requireJwt.ts';
 import { hashOf, hashPrefixOf, isWellFormed, prefixOf } from '../sessions/sessionId.ts';
 import { fingerprintMismatch, fingerprintOf } from '../sessions/fingerprint.ts';
 import { verifySecurityToken } from '../sessions/securityToken.ts';
-import type { Found, SessionEntry } from '../sessions/sessionService.ts';
+import type { Found } from '../sessions/sessionService.ts';
 import type { PublicUser } from '../stores/userStore.ts';
 
 export interface SessionInfo extends Found {
@@ -42,9 +42,9 @@ function fail(ctx: CallContext, code: ConstructorParameters<typeof RpcError>[0],
   throw new RpcError(code, detail, extra);
 }
 
-async function lookup(ctx: CallContext, hash: string): Promise<Found> {
+async function lookup(ctx: JwtContext, hash: string): Promise<Found> {
   try {
-    return await ctx.services.sessions.find(hash);
+    return await ctx.services.sessions.find(hash, ctx.prefetched?.hash === hash ? ctx.prefetched : undefined);
   } catch (err) {
     if (err instanceof RpcError && err.errorCode !== 'STORAGE_UNAVAILABLE') {
       const reason = err.extra?.reason;
@@ -90,7 +90,8 @@ function checkSecurityToken(ctx: JwtContext, found: Found): void {
 const hint = (m: string) =>
   m === 'USER-AGENT' ? 'User-Agent header' : m === 'IP' ? 'network address' : m === 'LANGUAGE' ? 'Accept-Language header' : 'X-Client-Fingerprint header';
 
-export const userOf = (entry: SessionEntry): PublicUser => ({ id: entry.uid, login: entry.login, name: entry.name, is_admin: entry.admin });
+/** The user as the call sees it: the entry's names, the live admin flag. */
+export const userOf = (found: Found): PublicUser => ({ id: found.entry.uid, login: found.entry.login, name: found.entry.name, is_admin: found.user.admin });
 
 export const requireSession =
   <P, R>(inner: Handler<P, R, SessionContext>): Handler<P, R, JwtContext> =>
@@ -103,10 +104,16 @@ export const requireSession =
     }
     const sessionId = given.value;
     ctx.record.sessionPrefix = prefixOf(sessionId);
-    const hash = hashOf(sessionId);
+    // requireJwt hashed the same session_id for its cache round trip.
+    const hash = ctx.prefetched?.hash ?? hashOf(sessionId);
     ctx.record.sessionHashPrefix = hashPrefixOf(hash);
     const found = await lookup(ctx, hash);
     ctx.record.userId = found.entry.uid;
+    if (!found.user.active) {
+      // Disabling a user ends their sessions; this refuses any call that raced that end.
+      ctx.services.sessions.unslide(found);
+      fail(ctx, 'SESSION_REQUIRED', `[SESSION REQUIRED] session ${ctx.record.sessionPrefix}... user_disabled`, { reason: 'user_disabled' }, 'This user is disabled: ask an administrator.', { reason: 'user_disabled' });
+    }
     try {
       checkSecurityToken(ctx, found);
     } catch (err) {
@@ -116,5 +123,5 @@ export const requireSession =
       throw err;
     }
     ctx.services.sessions.keepAlive(found);
-    return inner(params, { ...ctx, user: userOf(found.entry), session: { ...found, prefix: prefixOf(sessionId) } });
+    return inner(params, { ...ctx, user: userOf(found), session: { ...found, prefix: prefixOf(sessionId) } });
   };

@@ -54,7 +54,7 @@ export function decoratorsFor(requires: Requirements): (inner: Handler<unknown, 
     if (requires.admin) h = requireAdmin(h as Handler<unknown, unknown, SessionContext>) as AnyHandler;
     if (requires.scope) h = requireScope(requires.scope, h as Handler<unknown, unknown, JwtContext>) as AnyHandler;
     if (session) h = requireSession(h as Handler<unknown, unknown, SessionContext>) as AnyHandler;
-    if (bearer) h = requireJwt(h as Handler<unknown, unknown, JwtContext>) as AnyHandler;
+    if (bearer) h = requireJwt(h as Handler<unknown, unknown, JwtContext>, { session }) as AnyHandler;
     return h as Handler<unknown, unknown>;
   };
 }

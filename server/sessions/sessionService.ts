@@ -2,14 +2,20 @@
 // TTL = idle timeout. A cache miss restores from PostgreSQL with the remaining idle time, so a cache
 // restart logs nobody out; last_activity in PostgreSQL lags real activity by at most
 // min(60 s, idle timeout / 10).
+//
+// An end is final: it is committed in PostgreSQL, then a tombstone takes the entry's place in the
+// cache. Every other cache write is conditional (cache.ts): a restore only fills an empty key, a
+// keep-alive, refresh or undone slide only touches a live entry. So whatever was in flight when an
+// end answered, no later call on any instance sharing the cache finds the session alive.
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { Cache } from '../stores/cache.ts';
-import type { EndReason, SessionStore, SessionWithUser } from '../stores/sessionStore.ts';
+import { isLive, TOMBSTONE, type Cache } from '../stores/cache.ts';
+import type { EndReason, Ended, SessionStore, SessionWithUser } from '../stores/sessionStore.ts';
 import type { SigningKeys } from '../auth/keys.ts';
 import type { Peer } from '../rpc/context.ts';
-import type { PublicUser } from '../stores/userStore.ts';
+import type { PublicUser, UserStore } from '../stores/userStore.ts';
 import type { Metrics } from '../metrics.ts';
+import { decodeUser, USER_PREFIX, type StateCache, type UserState } from '../stores/stateCache.ts';
 import { RpcError } from '../errors.ts';
 import { cacheKeyOf, hashOf, newSessionId } from './sessionId.ts';
 import { fingerprintOf } from './fingerprint.ts';
@@ -21,6 +27,7 @@ export interface SessionEntry {
   uid: number;
   login: string;
   name: string;
+  /** The admin flag at login; calls use the user's live state (`Found.user`). */
   admin: boolean;
   cid: string;
   tok: string | null;
@@ -35,8 +42,16 @@ export interface SessionEntry {
 export interface Found {
   hash: string;
   entry: SessionEntry;
+  /** The user's live state (active, admin): changes reach every call at once. */
+  user: UserState;
   /** True when the cache missed and PostgreSQL answered. */
   restored: boolean;
+}
+
+/** What a call's one cache round trip already read for this session (requireJwt does it). */
+export interface Prefetched {
+  session: string | null;
+  user: string | null;
 }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -51,6 +66,14 @@ async function storage<T>(work: Promise<T>, log: Logger, what: string): Promise<
     log.error({ err: (err as Error).message, what }, 'session storage unavailable');
     throw new RpcError('STORAGE_UNAVAILABLE', 'Neither the session cache nor the database could answer; retry shortly.');
   }
+}
+
+/** The refusal for a session that has ended, by its end reason. */
+export function endedError(reason: string | null, idle: number): RpcError {
+  if (reason === 'idle' || reason === 'absolute') {
+    return new RpcError('SESSION_EXPIRED', 'This session has expired: log in again.', { reason, session_timeout: idle });
+  }
+  return new RpcError('SESSION_REQUIRED', `This session has ended (${reason ?? 'inactive'}): log in again.`, { reason: reason ?? 'inactive' });
 }
 
 /** What the cache keeps of a row (the doctor rebuilds the same from PostgreSQL). */
@@ -69,49 +92,83 @@ export function entryOf(row: SessionWithUser): SessionEntry {
   };
 }
 
-export function sessionService(deps: { config: Config; log: Logger; cache: Cache; store: SessionStore; keys: SigningKeys; metrics: Pick<Metrics, 'sessionsEnded' | 'cacheLookup'> }) {
-  const { config, log, cache, store, keys, metrics } = deps;
+export function sessionService(deps: {
+  config: Config;
+  log: Logger;
+  cache: Cache;
+  state: StateCache;
+  store: SessionStore;
+  users: Pick<UserStore, 'stateOf'>;
+  keys: SigningKeys;
+  metrics: Pick<Metrics, 'sessionsEnded' | 'cacheLookup'>;
+}) {
+  const { config, log, cache, state, store, users, keys, metrics } = deps;
   const idle = config.sessionIdleTimeout;
   const touchEvery = Math.max(1, Math.min(60, Math.floor(idle / 10)));
 
   /** Cache writes never fail a call: PostgreSQL has the truth and restores on the next miss. */
-  const cachePut = (hash: string, entry: SessionEntry, ttl: number) =>
-    cache.set(cacheKeyOf(hash), JSON.stringify(entry), Math.max(1, ttl)).catch((err: Error) => log.warn({ err: err.message }, 'session cache write failed'));
+  const quietly = <T>(work: Promise<T>, fallback: T) =>
+    work.catch((err: Error) => {
+      log.warn({ err: err.message }, 'session cache write failed');
+      return fallback;
+    });
 
-  const cacheDrop = async (hashes: string[]) => {
-    if (!hashes.length) return;
-    await cache.del(...hashes.map(cacheKeyOf)).catch((err: Error) =>
-      log.error({ err: err.message, sessions: hashes.length }, 'session cache delete failed: ended sessions stay cached until their TTL'),
-    );
+  const ended = async (reason: EndReason, result: Ended): Promise<number> => {
+    metrics.sessionsEnded(reason, result.ended.length);
+    await state.sessionsEnded([...result.ended, ...result.before], reason);
+    return result.ended.length;
   };
 
   /** The idle deadline a client can plan with: never past the absolute end. */
   const deadline = (entry: SessionEntry, from = nowSeconds()) => new Date(Math.min(from + idle, entry.abs) * 1000);
 
+  /** The user's live state: from the lookup when the cache had it, else PostgreSQL (and filled in). */
+  async function userStateOf(uid: number, raw: string | null): Promise<UserState> {
+    const cached = decodeUser(raw);
+    if (cached) return cached;
+    const fresh = await storage(users.stateOf(uid), log, 'user state');
+    const s = fresh ?? { active: false, admin: false };
+    await state.fillUser(uid, s);
+    return s;
+  }
+
   async function restore(hash: string): Promise<Found> {
     const row = await storage(store.findByHash(hash), log, 'restore');
     if (!row) throw new RpcError('SESSION_REQUIRED', 'No session with this session_id: log in again.', { reason: 'unknown' });
-    if (!row.is_active || !row.user_active) {
-      if (row.end_reason === 'idle' || row.end_reason === 'absolute') {
-        throw new RpcError('SESSION_EXPIRED', 'This session has expired: log in again.', { reason: row.end_reason, session_timeout: idle });
-      }
-      throw new RpcError('SESSION_REQUIRED', `This session has ended (${row.end_reason ?? 'inactive'}): log in again.`, { reason: row.end_reason ?? 'inactive' });
-    }
+    if (!row.is_active || !row.user_active) throw endedError(row.is_active ? 'user_disabled' : row.end_reason, idle);
     const idleFor = nowSeconds() - seconds(row.last_activity);
     if (idleFor > idle) {
-      if (await storage(store.end(hash, 'idle'), log, 'end idle')) metrics.sessionsEnded('idle');
+      await endOne(hash, 'idle');
       throw new RpcError('SESSION_EXPIRED', `Session expired after ${idle} seconds of inactivity: log in again.`, { reason: 'idle', session_timeout: idle });
     }
     const entry = entryOf(row);
-    await cachePut(hash, entry, idle - idleFor);
-    return { hash, entry, restored: true };
+    // Only into an empty key: an end that committed after our read has left its tombstone there.
+    await quietly(cache.setIfAbsent(cacheKeyOf(hash), JSON.stringify(entry), idle - idleFor), false);
+    const user = { active: row.user_active, admin: row.is_admin };
+    await state.fillUser(row.user_id, user);
+    return { hash, entry, user, restored: true };
+  }
+
+  async function fromCache(hash: string, raw: string, userRaw: string | null): Promise<Found> {
+    if (!isLive(raw)) throw endedError(raw.slice(TOMBSTONE.length) || null, idle);
+    const entry = JSON.parse(raw) as SessionEntry;
+    const user = await userStateOf(entry.uid, userRaw);
+    return { hash, entry, user, restored: false };
+  }
+
+  async function endOne(hash: string, reason: EndReason): Promise<boolean> {
+    const wasActive = await storage(store.end(hash, reason), log, 'end');
+    if (wasActive) metrics.sessionsEnded(reason);
+    // Tombstoned whether or not it was still active: a later end still reaches an entry.
+    await state.sessionsEnded([hash], reason);
+    return wasActive;
   }
 
   return {
     idleTimeout: idle,
     deadline,
-    /** The sweeper ends rows in PostgreSQL and drops their cache entries through this. */
-    forget: cacheDrop,
+    /** The sweeper ends rows in PostgreSQL and tombstones their cache entries through this. */
+    forget: (hashes: string[], reason: EndReason) => state.sessionsEnded(hashes, reason),
 
     async open(user: PublicUser, clientId: string, peer: Peer) {
       const sessionId = newSessionId();
@@ -121,31 +178,41 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
       const expiresAt = new Date(loginAt.getTime() + lifetime * 1000);
       const fingerprint = fingerprintOf(peer);
       const securityToken = signSecurityToken(keys.session, { uid: user.id, sid: hash, cid: clientId, fingerprint }, lifetime);
-      const id = await storage(
-        store.insert({ hash, userId: user.id, clientId, securityToken, ip: fingerprint.ip, userAgent: fingerprint.ua, acceptLanguage: fingerprint.lang, clientFingerprint: fingerprint.client, loginAt, expiresAt }),
+      const opened = await storage(
+        store.open(
+          { hash, userId: user.id, clientId, securityToken, ip: fingerprint.ip, userAgent: fingerprint.ua, acceptLanguage: fingerprint.lang, clientFingerprint: fingerprint.client, loginAt, expiresAt },
+          config.maxSessionsPerUser,
+        ),
         log,
         'login',
       );
-      const capped = await storage(store.endBeyondCap(user.id, config.maxSessionsPerUser), log, 'cap');
-      metrics.sessionsEnded('cap', capped.length);
-      await cacheDrop(capped);
-      if (capped.length) log.info({ user_id: user.id, ended: capped.length, cap: config.maxSessionsPerUser }, '[SESSION CAP] oldest sessions ended');
-      const entry: SessionEntry = { id, uid: user.id, login: user.login, name: user.name, admin: user.is_admin, cid: clientId, tok: securityToken, at: seconds(loginAt), abs: seconds(expiresAt), la: seconds(loginAt) };
-      await cachePut(hash, entry, Math.min(idle, lifetime));
+      if (!opened) throw new RpcError('USER_INACTIVE', 'This user is disabled: ask an administrator.');
+      if (opened.capped.length) {
+        await ended('cap', { ended: opened.capped, before: [] });
+        log.info({ user_id: user.id, ended: opened.capped.length, cap: config.maxSessionsPerUser }, '[SESSION CAP] oldest sessions ended');
+      }
+      const entry: SessionEntry = { id: opened.id, uid: user.id, login: user.login, name: user.name, admin: user.is_admin, cid: clientId, tok: securityToken, at: seconds(loginAt), abs: seconds(expiresAt), la: seconds(loginAt) };
+      // Into an empty key only: a concurrent end (a cap, a disable) may already have tombstoned it.
+      await quietly(cache.setIfAbsent(cacheKeyOf(hash), JSON.stringify(entry), Math.min(idle, lifetime)), false);
       return { sessionId, hash, entry, expiresAt: deadline(entry), absoluteExpiresAt: expiresAt };
     },
 
-    /** By the session id's hash: cache first (one GETEX that also slides the idle TTL), then PostgreSQL. */
-    async find(hash: string): Promise<Found> {
-      let raw: string | null = null;
-      try {
-        raw = await cache.getAndSlide(cacheKeyOf(hash), idle);
-        metrics.cacheLookup(raw === null ? 'miss' : 'hit');
-      } catch (err) {
-        metrics.cacheLookup('error');
-        log.debug({ err: (err as Error).message }, 'session cache unavailable: asking PostgreSQL');
+    /**
+     * By the session id's hash: the cache first (one round trip that also slides the idle TTL and reads
+     * the user's state; requireJwt may have made it already), then PostgreSQL.
+     */
+    async find(hash: string, prefetched?: Prefetched): Promise<Found> {
+      let looked = prefetched;
+      if (!looked) {
+        try {
+          looked = await cache.lookup(cacheKeyOf(hash), idle, USER_PREFIX, []);
+        } catch (err) {
+          metrics.cacheLookup('error');
+          log.debug({ err: (err as Error).message }, 'session cache unavailable: asking PostgreSQL');
+        }
       }
-      if (raw !== null) return { hash, entry: JSON.parse(raw) as SessionEntry, restored: false };
+      if (looked) metrics.cacheLookup(looked.session === null ? 'miss' : 'hit');
+      if (looked?.session) return fromCache(hash, looked.session, looked.user);
       return restore(hash);
     },
 
@@ -155,7 +222,7 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
       if (now - found.entry.la < touchEvery) return;
       found.entry.la = now;
       store.touch(found.hash, new Date(now * 1000)).catch((err: Error) => log.warn({ err: err.message }, 'last_activity update failed'));
-      void cachePut(found.hash, found.entry, Math.min(idle, found.entry.abs - now));
+      void quietly(cache.setIfLive(cacheKeyOf(found.hash), JSON.stringify(found.entry), Math.min(idle, found.entry.abs - now)), false);
     },
 
     /**
@@ -167,8 +234,7 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
       if (found.restored) return;
       const now = nowSeconds();
       const left = Math.min(idle - (now - found.entry.la), found.entry.abs - now);
-      if (left <= 0) void cacheDrop([found.hash]);
-      else void cachePut(found.hash, found.entry, left);
+      void quietly(cache.expireIfLive(cacheKeyOf(found.hash), Math.max(1, left)), false);
     },
 
     /** sessions.refresh: the idle clock restarts now (the cache entry and PostgreSQL both), never past the absolute end. */
@@ -176,36 +242,31 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
       const now = nowSeconds();
       found.entry.la = now;
       await storage(store.touch(found.hash, new Date(now * 1000)), log, 'refresh');
-      await cachePut(found.hash, found.entry, Math.min(idle, found.entry.abs - now));
+      const key = cacheKeyOf(found.hash);
+      if (!(await quietly(cache.setIfLive(key, JSON.stringify(found.entry), Math.min(idle, found.entry.abs - now)), true))) {
+        // Not live any more: an end answered while this call was in flight. Say so rather than "refreshed".
+        const now2 = await quietly(cache.get(key), null);
+        if (now2 !== null && !isLive(now2)) throw endedError(now2.slice(TOMBSTONE.length) || null, idle);
+      }
       return deadline(found.entry, now);
     },
 
-    async end(hash: string, reason: EndReason): Promise<boolean> {
-      const ended = await storage(store.end(hash, reason), log, 'end');
-      if (ended) metrics.sessionsEnded(reason);
-      await cacheDrop([hash]);
-      return ended;
-    },
+    end: endOne,
 
     async endById(id: number, reason: EndReason, userId?: number): Promise<boolean> {
-      const hash = await storage(store.endById(id, reason, userId), log, 'end');
-      if (hash) metrics.sessionsEnded(reason);
-      if (hash) await cacheDrop([hash]);
-      return hash !== undefined;
+      const row = await storage(store.endById(id, reason, userId), log, 'end');
+      if (!row) return false;
+      if (row.ended) metrics.sessionsEnded(reason);
+      await state.sessionsEnded([row.hash], reason);
+      return row.ended;
     },
 
-    async endOthers(userId: number, exceptHash: string): Promise<number> {
-      const hashes = await storage(store.endOthers(userId, exceptHash, 'revoked'), log, 'end others');
-      metrics.sessionsEnded('revoked', hashes.length);
-      await cacheDrop(hashes);
-      return hashes.length;
+    async endOthers(userId: number, exceptHash: string, reason: EndReason = 'revoked'): Promise<number> {
+      return ended(reason, await storage(store.endOfUser(userId, reason, exceptHash), log, 'end others'));
     },
 
     async endAllOfUser(userId: number, reason: EndReason): Promise<number> {
-      const hashes = await storage(store.endAllOfUser(userId, reason), log, 'end all');
-      metrics.sessionsEnded(reason, hashes.length);
-      await cacheDrop(hashes);
-      return hashes.length;
+      return ended(reason, await storage(store.endOfUser(userId, reason), log, 'end all'));
     },
   };
 }

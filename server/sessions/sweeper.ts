@@ -15,7 +15,8 @@ export function sessionSweeper(deps: { store: SessionStore; sessions: SessionSer
       const ended = await store.endExpired(idleTimeout);
       metrics.sessionsEnded('absolute', ended.absolute.length);
       metrics.sessionsEnded('idle', ended.idle.length);
-      await sessions.forget([...ended.absolute, ...ended.idle]);
+      await sessions.forget(ended.absolute, 'absolute');
+      await sessions.forget(ended.idle, 'idle');
       total = { absolute: total.absolute + ended.absolute.length, idle: total.idle + ended.idle.length };
       if (ended.absolute.length + ended.idle.length < 1000) break;
     }

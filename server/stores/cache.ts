@@ -1,16 +1,55 @@
 // The session cache contract: Redis in production, an in-process map when REDIS_URL is unset.
 // Both keep the same TTL semantics (seconds; ttl() answers -2 missing, -1 no expiry).
+//
+// An entry is "live" unless its value starts with TOMBSTONE. An end writes a tombstone where the
+// session's entry was, and every later write that could bring an entry back is conditional:
+// setIfAbsent (a restore from PostgreSQL) loses to the tombstone, setIfLive / expireIfLive (a
+// keep-alive, a refresh, an undone slide) never touch one. Each of those is one atomic step (a Redis
+// script, or one synchronous turn of the event loop), so no interleaving of calls can revive a
+// session an end has answered for.
+
+export const TOMBSTONE = '!';
+export const isLive = (value: string | null): boolean => value !== null && !value.startsWith(TOMBSTONE);
+
+/** What a validated call reads in its one round trip. */
+export interface Lookup {
+  /** The session entry (slid to the idle TTL when live), a tombstone, or null. */
+  session: string | null;
+  /** The state of the user the live session entry names (by its `"uid":N`), or null. */
+  user: string | null;
+  /** The other keys asked for, in order. */
+  values: (string | null)[];
+}
 
 export interface Cache {
   readonly kind: 'redis' | 'memory';
   get(key: string): Promise<string | null>;
-  /** Reads and slides the TTL in one round trip (Redis GETEX). */
+  /** Reads and slides the TTL of a live entry in one round trip (Redis GETEX); a tombstone is answered, not slid. */
   getAndSlide(key: string, ttlSeconds: number): Promise<string | null>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Writes only where nothing is (Redis SET NX); answers whether it wrote. */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /** Rewrites a live entry; never creates one, never overwrites a tombstone. */
+  setIfLive(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /** Sets a live entry's TTL; never touches a tombstone. */
+  expireIfLive(key: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * The validated call's one round trip: the session entry (slid when live), the state of the user it
+   * names (`userKeyPrefix` + uid), and `keys`.
+   */
+  lookup(sessionKey: string | undefined, idleSeconds: number, userKeyPrefix: string, keys: string[]): Promise<Lookup>;
   del(...keys: string[]): Promise<void>;
   ttl(key: string): Promise<number>;
   /** Adds 1 and, on the first hit, sets the window; answers the count and the seconds left. */
   hit(key: string, windowSeconds: number): Promise<{ count: number; ttl: number }>;
+  /**
+   * Gives one hit back: deletes the counter when it still stands at `clearAt` (nobody counted after
+   * that hit), else takes 1 off (never below 0, never creating it).
+   */
+  unhit(key: string, clearAt?: number): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The user id a session entry names, without parsing the whole entry (the Redis script does the same). */
+export const uidOf = (entry: string): string | undefined => /"uid":(\d+)/.exec(entry)?.[1];

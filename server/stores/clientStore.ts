@@ -1,7 +1,9 @@
 // OAuth clients and revoked access tokens. Client secrets are 256-bit random strings, so SHA-256 is
-// enough to store them; comparison is constant-time.
+// enough to store them; comparison is constant-time. A change of a client's state (active, scopes) or
+// a token revocation is committed, then written to the cache every call reads it from (stateCache.ts).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Sql } from './database.ts';
+import type { ClientState, StateCache } from './stateCache.ts';
 
 export interface ClientRow {
   id: string;
@@ -15,7 +17,11 @@ export interface ClientRow {
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 const DUMMY_HASH = sha256('tether-no-such-client').toString('hex');
 
-export function clientStore(sql: Sql) {
+export function clientStore(sql: Sql, state: Pick<StateCache, 'client' | 'token'>) {
+  const changed = async (row: ClientRow | undefined): Promise<ClientRow | undefined> => {
+    if (row) await state.client(row.id, { active: row.is_active, scopes: row.scopes });
+    return row;
+  };
   return {
     /** Creates a client; the secret is returned once and never stored. */
     async create(name: string, scopes: string[] = []): Promise<{ client: ClientRow; secret: string }> {
@@ -43,17 +49,22 @@ export function clientStore(sql: Sql) {
     },
     async setActive(id: string, active: boolean): Promise<ClientRow | undefined> {
       const [row] = await sql<ClientRow[]>`update oauth_clients set is_active = ${active} where id = ${id} returning *`;
-      return row;
+      return changed(row);
     },
-    /** One round trip per bearer check: is the client active, is this token id revoked. */
-    async tokenStatus(clientId: string, jti: string): Promise<{ active: boolean; revoked: boolean }> {
-      const [row] = await sql<{ active: boolean | null; revoked: boolean }[]>`
-        select (select is_active from oauth_clients where id = ${clientId}) as active,
-               exists (select 1 from revoked_tokens where jti = ${jti}) as revoked`;
-      return { active: row?.active === true, revoked: row?.revoked === true };
+    async setScopes(id: string, scopes: string[]): Promise<ClientRow | undefined> {
+      const [row] = await sql<ClientRow[]>`update oauth_clients set scopes = ${sql.array(scopes)} where id = ${id} returning *`;
+      return changed(row);
+    },
+    /** What a bearer check needs when the cache has not got it: the client's state, and whether this token id is revoked. */
+    async tokenStatus(clientId: string, jti: string): Promise<ClientState & { revoked: boolean }> {
+      const [row] = await sql<{ active: boolean | null; scopes: string[] | null; revoked: boolean }[]>`
+        select c.is_active as active, c.scopes, exists (select 1 from revoked_tokens where jti = ${jti}) as revoked
+          from (select 1) one left join oauth_clients c on c.id = ${clientId}`;
+      return { active: row?.active === true, scopes: row?.scopes ?? [], revoked: row?.revoked === true };
     },
     async revokeToken(jti: string, clientId: string, expiresAt: Date): Promise<void> {
       await sql`insert into revoked_tokens (jti, client_id, expires_at) values (${jti}, ${clientId}, ${expiresAt}) on conflict (jti) do nothing`;
+      await state.token(jti, 'revoked', Math.ceil(expiresAt.getTime() / 1000));
     },
   };
 }

@@ -1,5 +1,7 @@
-// In-process cache for the embedded defaults: one process only, nothing survives a restart.
-import type { Cache } from './cache.ts';
+// In-process cache for the embedded defaults (and DATABASE_URL without REDIS_URL): nothing survives a
+// restart. Every method finishes in one synchronous turn, which makes each of them atomic, as the
+// Redis scripts are. Other processes' changes reach it through the change feed (changeFeed.ts).
+import { isLive, uidOf, type Cache } from './cache.ts';
 
 interface Entry {
   value: string;
@@ -16,6 +18,13 @@ export function memoryCache(now: () => number = Date.now): Cache {
     }
     return entry;
   };
+  const put = (key: string, value: string, ttlSeconds: number) => void entries.set(key, { value, expiresAt: now() + ttlSeconds * 1000 });
+  const slide = (key: string, ttlSeconds: number): string | null => {
+    const entry = live(key);
+    if (!entry) return null;
+    if (isLive(entry.value)) entry.expiresAt = now() + ttlSeconds * 1000;
+    return entry.value;
+  };
   // Expired entries nobody reads again are dropped in the background, so memory stays flat.
   const sweeper = setInterval(() => {
     const t = now();
@@ -29,13 +38,31 @@ export function memoryCache(now: () => number = Date.now): Cache {
       return live(key)?.value ?? null;
     },
     async getAndSlide(key, ttlSeconds) {
-      const entry = live(key);
-      if (!entry) return null;
-      entry.expiresAt = now() + ttlSeconds * 1000;
-      return entry.value;
+      return slide(key, ttlSeconds);
     },
     async set(key, value, ttlSeconds) {
-      entries.set(key, { value, expiresAt: now() + ttlSeconds * 1000 });
+      put(key, value, ttlSeconds);
+    },
+    async setIfAbsent(key, value, ttlSeconds) {
+      if (live(key)) return false;
+      put(key, value, ttlSeconds);
+      return true;
+    },
+    async setIfLive(key, value, ttlSeconds) {
+      if (!isLive(live(key)?.value ?? null)) return false;
+      put(key, value, ttlSeconds);
+      return true;
+    },
+    async expireIfLive(key, ttlSeconds) {
+      const entry = live(key);
+      if (!entry || !isLive(entry.value)) return false;
+      entry.expiresAt = now() + ttlSeconds * 1000;
+      return true;
+    },
+    async lookup(sessionKey, idleSeconds, userKeyPrefix, keys) {
+      const session = sessionKey === undefined ? null : slide(sessionKey, idleSeconds);
+      const uid = session !== null && isLive(session) ? uidOf(session) : undefined;
+      return { session, user: uid === undefined ? null : (live(userKeyPrefix + uid)?.value ?? null), values: keys.map((k) => live(k)?.value ?? null) };
     },
     async del(...keys) {
       for (const key of keys) entries.delete(key);
@@ -47,11 +74,18 @@ export function memoryCache(now: () => number = Date.now): Cache {
     async hit(key, windowSeconds) {
       const entry = live(key);
       if (!entry) {
-        entries.set(key, { value: '1', expiresAt: now() + windowSeconds * 1000 });
+        put(key, '1', windowSeconds);
         return { count: 1, ttl: windowSeconds };
       }
       entry.value = String(Number(entry.value) + 1);
       return { count: Number(entry.value), ttl: Math.ceil((entry.expiresAt - now()) / 1000) };
+    },
+    async unhit(key, clearAt) {
+      const entry = live(key);
+      if (!entry) return;
+      const count = Number(entry.value);
+      if (count === clearAt) entries.delete(key);
+      else if (count > 0) entry.value = String(count - 1);
     },
     async ping() {},
     async close() {

@@ -1,8 +1,38 @@
 // node-redis behind the Cache contract. Reconnects back off (50 ms doubling to 2 s), and a command
 // issued while Redis is down fails at once instead of queueing, so callers can fall back.
+// The conditional writes and the validated call's lookup are Lua scripts: each one atomic step in
+// Redis, sent by SHA (EVALSHA) and loaded again if Redis forgot it (a restart). The lookup reads a
+// user key it computes from the session entry, so on Redis Cluster all keys would need one hash tag.
+import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
 import type { Logger } from 'pino';
-import type { Cache } from './cache.ts';
+import { TOMBSTONE, type Cache } from './cache.ts';
+
+const LIVE = `local v = redis.call('GET', KEYS[1]) if v and string.sub(v, 1, 1) ~= '${TOMBSTONE}' then`;
+const SCRIPTS = {
+  setIfLive: `${LIVE} redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0`,
+  expireIfLive: `${LIVE} redis.call('EXPIRE', KEYS[1], ARGV[1]) return 1 end return 0`,
+  getAndSlide: `${LIVE} redis.call('EXPIRE', KEYS[1], ARGV[1]) end return v`,
+  unhit: `local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+    if n and n == tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) elseif n and n > 0 then redis.call('DECR', KEYS[1]) end return 0`,
+  // KEYS[1] the session key ('' for none), KEYS[2..] state keys; ARGV[1] idle TTL, ARGV[2] user key prefix.
+  // A Lua false becomes a nil reply, so the array keeps its positions.
+  lookup: `
+    local out = {false, false}
+    if KEYS[1] ~= '' then
+      local s = redis.call('GET', KEYS[1])
+      out[1] = s
+      if s and string.sub(s, 1, 1) ~= '${TOMBSTONE}' then
+        redis.call('EXPIRE', KEYS[1], ARGV[1])
+        local uid = string.match(s, '"uid":(%d+)')
+        if uid then out[2] = redis.call('GET', ARGV[2] .. uid) end
+      end
+    end
+    for i = 2, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) end
+    return out`,
+} as const;
+type Script = keyof typeof SCRIPTS;
+const SHAS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, src]) => [name, createHash('sha1').update(src).digest('hex')])) as Record<Script, string>;
 
 export async function redisCache(url: string, log: Logger): Promise<Cache> {
   const client = createClient({
@@ -21,20 +51,42 @@ export async function redisCache(url: string, log: Logger): Promise<Cache> {
   });
   await client.connect();
 
+  async function run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await client.evalSha(SHAS[script], { keys, arguments: args });
+    } catch (err) {
+      if (!String((err as Error).message).includes('NOSCRIPT')) throw err;
+      return client.eval(SCRIPTS[script], { keys, arguments: args });
+    }
+  }
+  const expiry = (ttlSeconds: number) => ({ type: 'EX', value: Math.max(1, Math.ceil(ttlSeconds)) }) as const;
+
   return {
     kind: 'redis',
     get: (key) => client.get(key),
-    getAndSlide: (key, ttlSeconds) => client.getEx(key, { type: 'EX', value: ttlSeconds }),
+    getAndSlide: async (key, ttlSeconds) => (await run('getAndSlide', [key], [String(ttlSeconds)])) as string | null,
     async set(key, value, ttlSeconds) {
-      await client.set(key, value, { expiration: { type: 'EX', value: ttlSeconds } });
+      await client.set(key, value, { expiration: expiry(ttlSeconds) });
+    },
+    async setIfAbsent(key, value, ttlSeconds) {
+      return (await client.set(key, value, { condition: 'NX', expiration: expiry(ttlSeconds) })) === 'OK';
+    },
+    setIfLive: async (key, value, ttlSeconds) => (await run('setIfLive', [key], [value, String(Math.max(1, Math.ceil(ttlSeconds)))])) === 1,
+    expireIfLive: async (key, ttlSeconds) => (await run('expireIfLive', [key], [String(Math.max(1, Math.ceil(ttlSeconds)))])) === 1,
+    async lookup(sessionKey, idleSeconds, userKeyPrefix, keys) {
+      const reply = (await run('lookup', [sessionKey ?? '', ...keys], [String(idleSeconds), userKeyPrefix])) as (string | null)[];
+      return { session: reply[0] ?? null, user: reply[1] ?? null, values: keys.map((_, i) => reply[i + 2] ?? null) };
     },
     async del(...keys) {
       if (keys.length) await client.del(keys);
     },
     ttl: (key) => client.ttl(key),
     async hit(key, windowSeconds) {
-      const [count, , ttl] = (await client.multi().incr(key).expire(key, windowSeconds, "NX").ttl(key).exec()) as unknown as [number, number, number];
+      const [count, , ttl] = (await client.multi().incr(key).expire(key, windowSeconds, 'NX').ttl(key).exec()) as unknown as [number, number, number];
       return { count: Number(count), ttl: Number(ttl) };
+    },
+    async unhit(key, clearAt) {
+      await run('unhit', [key], [String(clearAt ?? -1)]);
     },
     async ping() {
       await client.ping();

@@ -3,6 +3,13 @@ import type { Sql } from './database.ts';
 
 export type EndReason = 'idle' | 'absolute' | 'logout' | 'revoked' | 'cap' | 'user_disabled';
 
+/** What an end did: the rows it ended, and every other row of theirs an old cache entry could still stand for. */
+export interface Ended {
+  ended: string[];
+  /** Rows already ended (not yet past their absolute end): their cache entries are tombstoned again. */
+  before: string[];
+}
+
 export interface SessionRow {
   id: number;
   session_hash: string;
@@ -56,14 +63,29 @@ export function sessionStore(sql: Sql) {
   };
 
   return {
-    async insert(s: NewSession): Promise<number> {
-      const [row] = await sql<{ id: number }[]>`
-        insert into api_sessions (session_hash, user_id, client_id, security_token, ip, user_agent, accept_language,
-                                  client_fingerprint, login_at, last_activity, expires_at)
-        values (${s.hash}, ${s.userId}, ${s.clientId}, ${s.securityToken}, ${s.ip}, ${s.userAgent}, ${s.acceptLanguage},
-                ${s.clientFingerprint ?? null}, ${s.loginAt}, ${s.loginAt}, ${s.expiresAt})
-        returning id`;
-      return Number(row.id);
+    /**
+     * Opens a session in one transaction: the user's row is locked and must still be active (else
+     * undefined: a login racing a disable never leaves a session behind), the row is inserted, and the
+     * user's oldest sessions beyond `cap` are ended. Logins of one user are serialised by the lock, so
+     * concurrent logins never leave more than `cap` active sessions.
+     */
+    async open(s: NewSession, cap: number): Promise<{ id: number; capped: string[] } | undefined> {
+      return sql.begin(async (tx) => {
+        const [user] = await tx<{ id: number }[]>`select id from users where id = ${s.userId} and is_active for update`;
+        if (!user) return undefined;
+        const [row] = await tx<{ id: number }[]>`
+          insert into api_sessions (session_hash, user_id, client_id, security_token, ip, user_agent, accept_language,
+                                    client_fingerprint, login_at, last_activity, expires_at)
+          values (${s.hash}, ${s.userId}, ${s.clientId}, ${s.securityToken}, ${s.ip}, ${s.userAgent}, ${s.acceptLanguage},
+                  ${s.clientFingerprint ?? null}, ${s.loginAt}, ${s.loginAt}, ${s.expiresAt})
+          returning id`;
+        const capped = await tx<{ session_hash: string }[]>`
+          update api_sessions set is_active = false, end_reason = 'cap', ended_at = now()
+           where id in (select id from api_sessions where user_id = ${s.userId} and is_active
+                         order by login_at desc, id desc offset ${cap})
+          returning session_hash`;
+        return { id: Number(row.id), capped: capped.map((r) => r.session_hash) };
+      }) as Promise<{ id: number; capped: string[] } | undefined>;
     },
 
     async findByHash(hash: string): Promise<SessionWithUser | undefined> {
@@ -83,27 +105,30 @@ export function sessionStore(sql: Sql) {
       return (await endWhere(reason, sql`session_hash = ${hash}`)).length > 0;
     },
 
-    /** Ends one session by row id, optionally only if it belongs to userId; answers its hash. */
-    async endById(id: number, reason: EndReason, userId?: number): Promise<string | undefined> {
+    /** Ends one session by row id, optionally only if it belongs to userId; answers its hash (ended now or before) and whether it was active. */
+    async endById(id: number, reason: EndReason, userId?: number): Promise<{ hash: string; ended: boolean } | undefined> {
       const owner = userId === undefined ? sql`true` : sql`user_id = ${userId}`;
-      return (await endWhere(reason, sql`id = ${id} and ${owner}`))[0];
+      const [ended] = await endWhere(reason, sql`id = ${id} and ${owner}`);
+      if (ended) return { hash: ended, ended: true };
+      const [row] = await sql<{ session_hash: string }[]>`select session_hash from api_sessions where id = ${id} and ${owner} and expires_at > now()`;
+      return row && { hash: row.session_hash, ended: false };
     },
 
-    async endOthers(userId: number, exceptHash: string, reason: EndReason): Promise<string[]> {
-      return endWhere(reason, sql`user_id = ${userId} and session_hash <> ${exceptHash}`);
-    },
-
-    async endAllOfUser(userId: number, reason: EndReason): Promise<string[]> {
-      return endWhere(reason, sql`user_id = ${userId}`);
-    },
-
-    /** Ends the oldest active sessions of a user beyond `cap`. */
-    async endBeyondCap(userId: number, cap: number): Promise<string[]> {
-      return endWhere(
-        'cap',
-        sql`id in (select id from api_sessions where user_id = ${userId} and is_active
-                    order by login_at desc, id desc offset ${cap})`,
-      );
+    /** Ends every active session of a user but one (or all); answers those and the user's earlier-ended rows. */
+    async endOfUser(userId: number, reason: EndReason, exceptHash = ''): Promise<Ended> {
+      // One statement: the CTE's update is not visible to the second select, which therefore lists the
+      // rows that were already ended before it, with no overlap.
+      const rows = await sql<{ session_hash: string; ended: boolean }[]>`
+        with ended as (
+          update api_sessions
+             set is_active = false, end_reason = ${reason}, ended_at = now(), logout_at = case when ${reason} = 'logout' then now() else logout_at end
+           where is_active and user_id = ${userId} and session_hash <> ${exceptHash}
+          returning session_hash)
+        select session_hash, true as ended from ended
+        union all
+        select session_hash, false as ended from api_sessions
+         where user_id = ${userId} and not is_active and session_hash <> ${exceptHash} and expires_at > now()`;
+      return { ended: rows.filter((r) => r.ended).map((r) => r.session_hash), before: rows.filter((r) => !r.ended).map((r) => r.session_hash) };
     },
 
     async countActive(idleSeconds: number): Promise<number> {

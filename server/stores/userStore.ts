@@ -1,5 +1,7 @@
-// users: who may log in. Logins match case-insensitively.
+// users: who may log in. Logins match case-insensitively. A change of a user's state (active, admin)
+// is committed, then written to the cache every call reads it from (stateCache.ts).
 import type { Sql } from './database.ts';
+import type { StateCache, UserState } from './stateCache.ts';
 
 export interface UserRow {
   id: number;
@@ -15,11 +17,29 @@ export type PublicUser = Pick<UserRow, 'id' | 'login' | 'name' | 'is_admin'>;
 
 export const publicUser = (u: PublicUser): PublicUser => ({ id: Number(u.id), login: u.login, name: u.name, is_admin: u.is_admin });
 
-export function userStore(sql: Sql) {
+export function userStore(sql: Sql, state: Pick<StateCache, 'user'>) {
+  const changed = async (row: UserRow | undefined): Promise<UserRow | undefined> => {
+    if (!row) return undefined;
+    const user = { ...row, id: Number(row.id) };
+    await state.user(user.id, { active: user.is_active, admin: user.is_admin });
+    return user;
+  };
   return {
+    /** What every call checks of a user; undefined when there is no such user. */
+    async stateOf(id: number): Promise<UserState | undefined> {
+      const [row] = await sql<{ is_active: boolean; is_admin: boolean }[]>`select is_active, is_admin from users where id = ${id}`;
+      return row && { active: row.is_active, admin: row.is_admin };
+    },
     async findByLogin(login: string): Promise<UserRow | undefined> {
       const [row] = await sql<UserRow[]>`select * from users where lower(login) = lower(${login})`;
       return row && { ...row, id: Number(row.id) };
+    },
+    /** The user a login names (if any), with the login as PostgreSQL lowers it: the lookup's own rule. */
+    async findForLogin(login: string): Promise<{ lowered: string; user: UserRow | undefined }> {
+      const [row] = await sql<(Omit<UserRow, 'id'> & { id: number | null; lowered: string })[]>`
+        select lower(${login}) as lowered, u.* from (select 1) one left join users u on lower(u.login) = lower(${login})`;
+      const { lowered, ...user } = row;
+      return { lowered, user: user.id === null ? undefined : ({ ...user, id: Number(user.id) } as UserRow) };
     },
     async findById(id: number): Promise<UserRow | undefined> {
       const [row] = await sql<UserRow[]>`select * from users where id = ${id}`;
@@ -39,7 +59,12 @@ export function userStore(sql: Sql) {
     async setActive(login: string, active: boolean): Promise<UserRow | undefined> {
       const [row] = await sql<UserRow[]>`
         update users set is_active = ${active}, updated_at = now() where lower(login) = lower(${login}) returning *`;
-      return row && { ...row, id: Number(row.id) };
+      return changed(row);
+    },
+    async setAdmin(login: string, admin: boolean): Promise<UserRow | undefined> {
+      const [row] = await sql<UserRow[]>`
+        update users set is_admin = ${admin}, updated_at = now() where lower(login) = lower(${login}) returning *`;
+      return changed(row);
     },
   };
 }

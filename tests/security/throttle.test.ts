@@ -1,7 +1,8 @@
-// Login throttling in the cache (Redis in real mode, so it holds across instances): failures per login
-// and per IP over a window lead to 429 Too many requests (RATE_LIMITED, -32029) with Retry-After (HTTP
-// header on single requests, data.retry_after always); a success clears the login's counter; a
-// throttled login never reaches the user lookup or the password hash, and logs [LOGIN THROTTLED].
+// Login throttling in the cache (Redis in real mode, so it holds across instances): attempts per
+// account and per IP over a window, each taking its slot before the hash, lead to 429 Too many requests
+// (RATE_LIMITED, -32029) with Retry-After (HTTP header on single requests, data.retry_after always); a
+// success clears the account's counter; a throttled login never reaches the password hash, and logs
+// [LOGIN THROTTLED]. Concurrent guesses (one batch, parallel requests) count one by one.
 // Each test sends its own client address (TRUSTED_PROXIES=127.0.0.1 + X-Forwarded-For in 198.18.0.0/15),
 // so no real address's counter moves on a shared Redis.
 import { test } from 'uvu';
@@ -10,6 +11,8 @@ import { randomInt } from 'node:crypto';
 import { realStores, startTestTether, type TestTether } from '../support/tether.ts';
 import { clientHeaders, newClient, newUser, tokenFor, unique } from '../support/fixtures.ts';
 import { loginKey, ipKey } from '../../server/auth/loginThrottle.ts';
+import { passwordVerifications } from '../../server/auth/passwords.ts';
+import { startThrowawayPostgres, startThrowawayRedis } from '../support/throwaway.ts';
 import { loadConfig } from '../../server/config.ts';
 
 const PER_LOGIN = 3;
@@ -92,42 +95,71 @@ test(`per login: ${PER_LOGIN} failures, then 429 with Retry-After even for the r
   assert.is(lines.at(-1)!.error_code, 'RATE_LIMITED');
 });
 
-test('a throttled login is cheap: no user lookup, no password hash', async () => {
+test('a throttled login never reaches the password hash (counted, with the failures before it as the positive control)', async () => {
   const ip = newIp();
   const user = await newUser(t);
+  const before = passwordVerifications();
   for (let i = 0; i < PER_LOGIN; i++) assertFailed(await login(ip, { login: user.login, password: 'wrong' }));
-  const users = t.services.users;
-  const original = users.findByLogin;
-  let lookups = 0;
-  users.findByLogin = (async (...args: Parameters<typeof original>) => {
-    lookups++;
-    return original.apply(users, args);
-  }) as typeof original;
-  try {
-    const started = performance.now();
-    for (let i = 0; i < 20; i++) assertThrottled(await login(ip, { login: user.login, password: user.password }));
-    const perCall = (performance.now() - started) / 20;
-    assert.is(lookups, 0, 'the user store was never asked');
-    // argon2id (19 MiB, 2 passes) takes tens of ms; a refusal is two cache reads.
-    assert.ok(perCall < 25, `a throttled login took ${perCall.toFixed(1)} ms on average`);
-  } finally {
-    users.findByLogin = original;
+  assert.is(passwordVerifications() - before, PER_LOGIN, 'each failed login hashed once');
+  const throttledFrom = passwordVerifications();
+  for (let i = 0; i < 20; i++) assertThrottled(await login(ip, { login: user.login, password: user.password }));
+  assert.is(passwordVerifications() - throttledFrom, 0, 'no throttled login hashed');
+});
+
+test('a successful login clears its counter; one counter per account however the login is spelled; keys hold hashes', async () => {
+  const user = await newUser(t, { login: unique('MixedCase') });
+  const key = loginKey({ userId: user.id });
+  for (let round = 0; round < 3; round++) {
+    const ip = newIp();
+    for (let i = 0; i < PER_LOGIN - 1; i++) assertFailed(await login(ip, { login: round % 2 ? user.login.toLowerCase() : user.login.toUpperCase(), password: 'wrong' }));
+    assert.is(await t.services.cache.get(key), String(PER_LOGIN - 1));
+    const ok = await login(ip, { login: user.login, password: user.password });
+    assert.is(ok.status, 200, ok.text);
+    assert.is(await t.services.cache.get(key), null, 'cleared by the success');
+    assert.is(await t.services.cache.get(ipKey(ip)), String(PER_LOGIN - 1), "the success gave its slot back to the address's counter");
+  }
+  assert.match(key, /^login-throttle:login:[0-9a-f]{32}$/);
+  assert.match(loginKey({ lowered: 'nobody@example.com' }), /^login-throttle:login:[0-9a-f]{32}$/);
+});
+
+test('a login spelled with a character PostgreSQL lowers like another (U+0130) shares the account\'s counter', async () => {
+  const base = unique('irene').toLowerCase();
+  const user = await newUser(t, { login: `${base}@example.com` });
+  const [{ same }] = await t.services.db.sql<{ same: boolean }[]>`select lower(${'\u0130' + base.slice(1) + '@example.com'}) = lower(${user.login}) as same`;
+  const ip = newIp();
+  // Whatever this database's lower() does with U+0130, the attempt counts against the account it would log in as.
+  const spelled = same ? '\u0130' + base.slice(1) + '@example.com' : user.login.toUpperCase();
+  for (let i = 0; i < PER_LOGIN; i++) assertFailed(await login(ip, { login: spelled, password: 'wrong' }));
+  assertThrottled(await login(newIp(), { login: user.login, password: user.password }));
+  assert.is(await t.services.cache.get(loginKey({ userId: user.id })), String(PER_LOGIN), 'the refused attempt gave its slot back');
+});
+
+test('30 logins in one batch (29 wrong, the right one last): at most the limit reach the hash, no session opens', async () => {
+  for (let round = 0; round < 20; round++) {
+    const ip = newIp();
+    const user = await newUser(t);
+    const batch = Array.from({ length: 30 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'users.login', params: { login: user.login, password: i === 29 ? user.password : `wrong-${i}` } }));
+    const before = passwordVerifications();
+    const res = await t.post('/jsonrpc', batch, headersFrom(ip));
+    assert.is(res.status, 200);
+    const codes = (res.body as any[]).map((r) => r.error?.data.error_code ?? 'OK');
+    assert.is(codes.filter((c) => c === 'AUTHENTICATION_FAILED').length + codes.filter((c) => c === 'OK').length, PER_LOGIN, codes.join(','));
+    assert.is(codes.filter((c) => c === 'RATE_LIMITED').length, 30 - PER_LOGIN);
+    assert.is(passwordVerifications() - before, PER_LOGIN, 'only the slots taken reached the hash');
+    const [{ n }] = await t.services.db.sql<{ n: number }[]>`select count(*)::int as n from api_sessions where user_id = ${user.id} and is_active`;
+    assert.is(n, codes.includes('OK') ? 1 : 0);
   }
 });
 
-test('a successful login clears its counter; the count is per lower-cased login, keyed by hash', async () => {
-  const user = await newUser(t, { login: unique('MixedCase') });
-  for (let round = 0; round < 3; round++) {
-    const ip = newIp(); // the per-IP counter is not cleared by a success: one address per round
-    for (let i = 0; i < PER_LOGIN - 1; i++) assertFailed(await login(ip, { login: round % 2 ? user.login.toLowerCase() : user.login, password: 'wrong' }));
-    assert.is(await t.services.cache.get(loginKey(user.login)), String(PER_LOGIN - 1));
-    const ok = await login(ip, { login: user.login, password: user.password });
-    assert.is(ok.status, 200, ok.text);
-    assert.is(await t.services.cache.get(loginKey(user.login)), null, 'cleared by the success');
+test('3 parallel requests of 10 guesses: at most the limit reach the password check', async () => {
+  for (let round = 0; round < 20; round++) {
+    const user = await newUser(t);
+    const batch = (r: number) => Array.from({ length: 10 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'users.login', params: { login: user.login, password: `wrong-${r}-${i}` } }));
+    const answers = await Promise.all([0, 1, 2].map((r) => t.post('/jsonrpc', batch(r), headersFrom(newIp()))));
+    const codes = answers.flatMap((a) => (a.body as any[]).map((r) => r.error?.data.error_code));
+    assert.is(codes.filter((c) => c === 'AUTHENTICATION_FAILED').length, PER_LOGIN, codes.join(','));
+    assert.is(codes.filter((c) => c === 'RATE_LIMITED').length, 30 - PER_LOGIN);
   }
-  // The key holds no user input.
-  assert.match(loginKey(user.login), /^login-throttle:login:[0-9a-f]{32}$/);
-  assert.is(loginKey(user.login), loginKey(user.login.toUpperCase()));
 });
 
 test(`per IP: ${PER_IP} failures on any logins from one address, then 429 for every login from it, not from others`, async () => {
@@ -178,23 +210,24 @@ test('the window ends: after LOGIN_FAILURE_WINDOW the login is accepted again', 
   }
 });
 
-test('two instances on the same stores: failures counted on A are refused on B', async () => {
-  if (!realStores) {
-    // Embedded mode: each process has its own in-process cache (and PGlite serves one process), so
-    // there is no shared counter to test; the real-mode run (DATABASE_URL + REDIS_URL) covers this.
-    console.log('  (skipped in embedded mode: no shared cache between instances; run with DATABASE_URL and REDIS_URL)');
-    return;
-  }
-  const b = await startTestTether(ENV);
+test('two instances on one throwaway PostgreSQL and Redis: failures counted on A are refused on B', async () => {
+  // In every mode: two processes share a counter only through a shared Redis.
+  const [pg, redis] = await Promise.all([startThrowawayPostgres(), startThrowawayRedis()]);
+  const stores = { DATABASE_URL: pg.url, REDIS_URL: redis.url, JWT_SECRET: 'two-instances-secret-0123456789-0123456789' };
+  const a = await startTestTether({ ...ENV, ...stores });
+  const b = await startTestTether({ ...ENV, ...stores });
   try {
+    const aToken = await tokenFor(a, await newClient(a));
     const ip = newIp();
-    const user = await newUser(t);
-    for (let i = 0; i < PER_LOGIN; i++) assertFailed(await login(ip, { login: user.login, password: 'wrong' }, 'odoo', i % 2 ? b : t));
-    assertThrottled(await login(newIp(), { login: user.login, password: user.password }, 'odoo', b));
-    assertThrottled(await login(newIp(), { login: user.login, password: user.password }, 'odoo', t));
+    const user = await newUser(a);
+    const from = (x: TestTether, params: Record<string, unknown>, addr = ip) => x.odoo('users/login', params, clientHeaders(aToken, { 'x-forwarded-for': addr }));
+    for (let i = 0; i < PER_LOGIN; i++) assertFailed(await from(i % 2 ? b : a, { login: user.login, password: 'wrong' }));
+    assertThrottled(await from(b, { login: user.login, password: user.password }, newIp()));
+    assertThrottled(await from(a, { login: user.login, password: user.password }, newIp()));
     assert.ok(b.logsMatching('[LOGIN THROTTLED]').length >= 1);
   } finally {
-    await b.close();
+    await Promise.allSettled([a.close(), b.close()]);
+    await Promise.allSettled([redis.stop(), pg.stop()]);
   }
 });
 

@@ -75,7 +75,7 @@ async function metricValue(x: TestTether, series: string): Promise<number> {
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
 
-test('a session nobody calls is ended by the sweeper: end_reason idle, ended_at set, cache key gone', async () => {
+test('a session nobody calls is ended by the sweeper: end_reason idle, ended_at set, a tombstone in the cache', async () => {
   const s = await loggedIn(idle);
   assert.ok(await idle.services.cache.get(keyOf(s.sessionId)), 'cached at login');
   const loggedInAt = Date.now();
@@ -90,9 +90,9 @@ test('a session nobody calls is ended by the sweeper: end_reason idle, ended_at 
   assert.is(row.logout_at, null, 'an idle end is not a logout');
   const key = await eventually(
     () => idle.services.cache.get(keyOf(s.sessionId)),
-    (v) => v === null,
+    (v) => v === '!idle',
   );
-  assert.is(key, null, 'the cache key is gone');
+  assert.is(key, '!idle', 'a tombstone replaced the cache entry');
   assert.ok(idle.logsMatching('[SESSION SWEEP] expired sessions ended').length >= 1, 'the sweep is logged');
   assert.ok((await metricValue(idle, 'tether_session_expirations_total{reason="idle"}')) >= 1, 'counted as an idle expiration');
 
@@ -129,7 +129,7 @@ test('past its absolute end (idle far away): the sweeper ends it with "absolute"
   assert.is(row.end_reason, 'absolute');
   assert.ok(row.ended_at instanceof Date);
   assert.is(row.logout_at, null);
-  assert.is(await eventually(() => abs.services.cache.get(keyOf(s.sessionId)), (v) => v === null), null, 'the cache key is gone');
+  assert.is(await eventually(() => abs.services.cache.get(keyOf(s.sessionId)), (v) => v === '!absolute'), '!absolute', 'a tombstone replaced the cache entry');
   // The key also runs out by itself (its TTL is the 2 s lifetime), so the sweep may still be between
   // its UPDATE and its count: read until it agrees, bounded.
   assert.ok((await eventually(() => metricValue(abs, 'tether_session_expirations_total{reason="absolute"}'), (v) => v >= 1)) >= 1);
