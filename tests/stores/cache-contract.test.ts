@@ -168,6 +168,67 @@ function cacheContract(name: string, open: () => Promise<Cache>, kind: Cache['ki
     assert.is((await cache.hit(key('window'), 1)).count, 1);
   });
 
+  s('setIfAbsent writes only where nothing is: not over a live entry, not over a tombstone', async () => {
+    assert.is(await cache.setIfAbsent(key('nx'), 'first', 60), true);
+    assert.is(await cache.setIfAbsent(key('nx'), 'second', 60), false);
+    assert.is(await cache.get(key('nx')), 'first');
+    await cache.set(key('nx-dead'), '!logout', 60);
+    assert.is(await cache.setIfAbsent(key('nx-dead'), 'revived', 60), false);
+    assert.is(await cache.get(key('nx-dead')), '!logout');
+  });
+
+  s('setIfLive and expireIfLive touch a live entry only: never a tombstone, never a missing key', async () => {
+    await cache.set(key('live'), 'v1', 30);
+    assert.is(await cache.setIfLive(key('live'), 'v2', 300), true);
+    assert.is(await cache.get(key('live')), 'v2');
+    assert.ok((await cache.ttl(key('live'))) > 30);
+    assert.is(await cache.expireIfLive(key('live'), 5), true);
+    assert.ok((await cache.ttl(key('live'))) <= 5);
+    await cache.set(key('dead'), '!revoked', 30);
+    assert.is(await cache.setIfLive(key('dead'), 'revived', 300), false);
+    assert.is(await cache.expireIfLive(key('dead'), 300), false);
+    assert.is(await cache.get(key('dead')), '!revoked');
+    assert.ok((await cache.ttl(key('dead'))) <= 30, 'the tombstone keeps its own TTL');
+    assert.is(await cache.setIfLive(key('absent'), 'created?', 30), false);
+    assert.is(await cache.expireIfLive(key('absent'), 30), false);
+    assert.is(await cache.get(key('absent')), null);
+  });
+
+  s('getAndSlide answers a tombstone without sliding it', async () => {
+    await cache.set(key('dead-slide'), '!logout', 20);
+    assert.is(await cache.getAndSlide(key('dead-slide'), 500), '!logout');
+    assert.ok((await cache.ttl(key('dead-slide'))) <= 20);
+  });
+
+  s('lookup: the session slid, the user it names, the other keys in order; a tombstone is answered, not slid', async () => {
+    const user = key('user:');
+    await cache.set(key('sess'), JSON.stringify({ id: 1, uid: 42, tok: 'x' }), 10);
+    await cache.set(user + '42', '{"a":true}', 60);
+    await cache.set(key('k1'), 'one', 60);
+    const found = await cache.lookup(key('sess'), 500, user, [key('k1'), key('k-missing')]);
+    assert.equal(found, { session: JSON.stringify({ id: 1, uid: 42, tok: 'x' }), user: '{"a":true}', values: ['one', null] });
+    assert.ok((await cache.ttl(key('sess'))) > 10, 'slid');
+    await cache.set(key('sess-dead'), '!cap', 10);
+    const dead = await cache.lookup(key('sess-dead'), 500, user, [key('k1')]);
+    assert.equal(dead, { session: '!cap', user: null, values: ['one'] });
+    assert.ok((await cache.ttl(key('sess-dead'))) <= 10, 'a tombstone is not slid');
+    assert.equal(await cache.lookup(undefined, 500, user, [key('k-missing'), key('k1')]), { session: null, user: null, values: [null, 'one'] });
+  });
+
+  s('unhit gives one back, or clears the counter when it still stands where the caller left it', async () => {
+    await cache.hit(key('slots'), 60);
+    await cache.hit(key('slots'), 60);
+    await cache.hit(key('slots'), 60);
+    await cache.unhit(key('slots'));
+    assert.is(await cache.get(key('slots')), '2');
+    await cache.unhit(key('slots'), 5);
+    assert.is(await cache.get(key('slots')), '1', 'not at 5: only one taken off');
+    await cache.unhit(key('slots'), 1);
+    assert.is(await cache.get(key('slots')), null, 'at 1: cleared');
+    await cache.unhit(key('slots'));
+    assert.is(await cache.get(key('slots')), null, 'never created');
+  });
+
   s.run();
 }
 
