@@ -43,7 +43,7 @@ export function lockHolder(dataDir: string): LockHolder | undefined {
   } catch {
     return undefined; // absent, or half-written by a process that died between create and write
   }
-  return isAlive(holder.pid) && holder.pid !== process.pid ? holder : undefined;
+  return isAlive(holder.pid) ? holder : undefined;
 }
 
 export interface DataDirLock {

@@ -57,6 +57,6 @@ export async function findRunningServer(dataDir: string): Promise<PublishedServe
   } catch {
     return undefined;
   }
-  if (!isAlive(published.pid) || published.pid === process.pid) return undefined;
+  if (!isAlive(published.pid)) return undefined;
   return (await answers(published.host, published.port, 1000)) ? published : undefined;
 }
