@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
-import { buildServices, closeServices } from './start.ts';
+import { buildServices, closeServices } from './buildServices.ts';
+import { DataDirInUse } from './stores/dataDirLock.ts';
 import { hashPassword } from './auth/passwords.ts';
 import { hashOf, isWellFormed, prefixOf } from './sessions/sessionId.ts';
 import type { Services } from './services.ts';
@@ -213,12 +214,18 @@ export async function main(argv: string[]): Promise<number> {
   let services: Services;
   try {
     const config = loadConfig();
-    services = await buildServices(config, createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr as never));
+    // Embedded with a server running on DATA_DIR: through that server's database, which it migrated.
+    services = await buildServices(config, createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr as never), {
+      role: 'cli',
+      migrations: command === 'migrate' ? 'always' : 'unless-attached',
+    });
   } catch (err) {
-    return fail(err instanceof ConfigError ? 2 : 1, err instanceof ConfigError ? `configuration error: ${err.message}` : `cannot open the stores: ${(err as Error).message}`);
+    if (err instanceof ConfigError) return fail(2, `configuration error: ${err.message}`);
+    if (err instanceof DataDirInUse) return fail(1, `${err.message}; try again when it has finished`);
+    return fail(1, `cannot open the stores: ${(err as Error).message}`);
   }
   try {
-    // buildServices has already applied the migrations.
+    // buildServices has already applied the migrations (or the running server had).
     const out: Out = command === 'migrate' ? { data: { migrated: true }, text: 'migrations applied' } : await run[command as 'users' | 'clients' | 'sessions'](services, action, rest, flags);
     console.log(flags.json ? JSON.stringify({ ok: true, ...out.data }) : out.text);
     return out.exitCode ?? 0;

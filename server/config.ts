@@ -1,5 +1,6 @@
 // Configuration: environment variables in, one validated, typed object out.
 // A bad value stops the process with a message naming the variable and what is allowed.
+import { isIP } from 'node:net';
 
 export type FingerprintComponent = 'ip' | 'ua' | 'lang' | 'client';
 
@@ -103,15 +104,38 @@ function components(env: Env): Set<FingerprintComponent> {
   return new Set(parts as FingerprintComponent[]);
 }
 
+/** One TRUSTED_PROXIES entry: an IPv4 or IPv6 address, with an optional prefix length its family allows. */
+function validProxy(entry: string): boolean {
+  const [address, prefix, ...more] = entry.split('/');
+  const version = isIP(address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1'));
+  if (version === 0 || more.length) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
+}
+
 function cidrs(env: Env): string[] {
   const raw = env.TRUSTED_PROXIES ?? '';
   const list = raw.split(',').map((p) => p.trim()).filter(Boolean);
   for (const cidr of list) {
-    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(cidr)) {
-      throw new ConfigError(`TRUSTED_PROXIES contains ${JSON.stringify(cidr)}: expected a comma list of IPs or CIDRs (10.0.0.0/8,::1)`);
+    if (!validProxy(cidr)) {
+      throw new ConfigError(`TRUSTED_PROXIES contains ${JSON.stringify(cidr)}: expected a comma list of IPv4/IPv6 addresses or CIDR ranges (10.0.0.0/8,::1,fd00::/8)`);
     }
   }
   return list;
+}
+
+function problemBase(env: Env): string {
+  const raw = env.PROBLEM_BASE_URL || 'https://tether.dev/problems';
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !/^https?:\/\//i.test(raw) || !parsed.host) {
+    throw new ConfigError(`PROBLEM_BASE_URL=${JSON.stringify(raw)} is not allowed: expected an absolute http(s) URL, e.g. https://errors.example.com/problems`);
+  }
+  return raw.replace(/\/+$/, '');
 }
 
 function origins(env: Env): string[] {
@@ -173,7 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustedProxies: cidrs(env),
     maxSessionsPerUser: integer(env, 'MAX_SESSIONS_PER_USER', 10, 1, 10000),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
-    problemBaseUrl: (env.PROBLEM_BASE_URL || 'https://tether.dev/problems').replace(/\/+$/, ''),
+    problemBaseUrl: problemBase(env),
     bodyLimit: integer(env, 'BODY_LIMIT', 1024 * 1024, 1024),
     batchLimit: integer(env, 'BATCH_LIMIT', 50, 1, 10000),
     shutdownTimeout: integer(env, 'SHUTDOWN_TIMEOUT', 10, 1, 600),

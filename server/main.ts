@@ -1,29 +1,50 @@
 // `make run` / `tether serve`: start on the configured (or embedded) stores and say how to call it.
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { preflight } from './preflight.ts';
+import { DataDirInUse } from './stores/dataDirLock.ts';
 import { createLogger } from './log.ts';
 import { startTether } from './start.ts';
 import { ensureDemo, howToCall } from './demo.ts';
 
+/** A configuration a person must fix: the message names the variable; exit 2 before anything is opened. */
+function refuse(err: unknown): never {
+  console.error(`tether: ${err instanceof DataDirInUse ? err.message : `configuration error: ${(err as Error).message}`}`);
+  process.exit(2);
+}
+
 export async function serve(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
+    if (cluster.isPrimary) await preflight(config);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`tether: configuration error: ${err.message}`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) refuse(err);
     throw err;
   }
   const log = createLogger(config.logLevel);
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, log);
-  // A signal during start-up is kept and acted on once the server can close cleanly.
+  // A signal during start-up (PostgreSQL not answering, migrations running) lets start-up finish and
+  // close cleanly if it can within SHUTDOWN_TIMEOUT; after that the process exits anyway.
+  let stop = (signal: string) => {
+    log.warn({ signal, timeout_s: config.shutdownTimeout }, 'signal during start-up: stopping once start-up ends, at most SHUTDOWN_TIMEOUT seconds from now');
+    setTimeout(() => {
+      log.error({ signal, timeout_s: config.shutdownTimeout }, 'start-up did not end within SHUTDOWN_TIMEOUT: exiting');
+      process.exit(1);
+    }, config.shutdownTimeout * 1000);
+    stop = () => {};
+    stopSignal = signal;
+  };
   let stopSignal: string | undefined;
-  let stop = (signal: string) => void (stopSignal ??= signal);
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  const tether = await startTether(config, { log });
+  let tether;
+  try {
+    tether = await startTether(config, { log });
+  } catch (err) {
+    if (err instanceof DataDirInUse) refuse(err);
+    throw err;
+  }
   log.info({ url: tether.url, database: tether.services.db.kind, cache: tether.services.cache.kind }, 'tether listening');
   const demo = tether.services.db.kind === 'embedded' ? await ensureDemo(tether.services) : undefined;
   if (cluster.isPrimary || cluster.worker?.id === 1) console.error(

@@ -1,9 +1,16 @@
 // PostgreSQL through postgres.js, the one driver. Without DATABASE_URL an embedded PGlite under
 // dataDir answers the same wire protocol on a loopback port, so the same SQL runs on both.
+//
+// Embedded, one process owns the directory (DATA_DIR/tether.lock). A server publishes its PGlite
+// address once migrated (DATA_DIR/server.json), and a command (`npx tether`) on the same DATA_DIR
+// connects there instead of opening the directory; with no server running, the command takes the
+// lock and opens the directory itself.
 import postgres from 'postgres';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
+import { acquireDataDirLock, DataDirInUse, type DataDirLock, type LockRole } from './dataDirLock.ts';
+import { findRunningServer, publishServer, type PublishedServer } from './runningServer.ts';
 
 export type Sql = postgres.Sql<Record<string, never>>;
 
@@ -12,7 +19,18 @@ export interface Database {
   kind: 'postgres' | 'embedded';
   /** Calls `onPayload` with every notification on `channel`, whichever connection's commit sent it. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<void>;
+  /** Embedded, opened by a command: the running server whose database it went through. */
+  attachedTo?: PublishedServer;
+  /** Embedded, opened by a server: tell commands on this DATA_DIR where the database answers. */
+  publish?(): void;
   close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** 'cli' goes through a running server's database when there is one. Default 'server'. */
+  role?: LockRole;
+  /** How long to wait for a DATA_DIR held by a command (a server) or starting up (a command). */
+  waitMs?: number;
 }
 
 // postgres.js waits out a reconnect backoff before each new connection attempt, and queries queue
@@ -24,7 +42,16 @@ export interface Database {
 const backoff = (retries: number) => Math.min(0.05 * 2 ** retries, 0.25);
 const quiet = { onnotice: () => {}, backoff };
 
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Promise<Database> {
+/**
+ * To PGlite: one connection per process, and no named prepared statements. Every connection to the
+ * socket shares PGlite's one backend session, so two processes' statement names would collide.
+ */
+const toPglite = (host: string, port: number) =>
+  postgres({ ...quiet, host, port, database: 'postgres', username: 'postgres', max: 1, prepare: false, connect_timeout: 5, transform: { undefined: null } }) as unknown as Sql;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, options: OpenOptions = {}): Promise<Database> {
   if (config.databaseUrl) {
     const sql = postgres(config.databaseUrl, { ...quiet, max: 10, idle_timeout: 30, connect_timeout: 5, transform: { undefined: null } }) as unknown as Sql;
     return {
@@ -36,18 +63,63 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
       close: () => sql.end({ timeout: 5 }),
     };
   }
+  const role = options.role ?? 'server';
+  await mkdir(config.dataDir, { recursive: true });
+  const lock = await lockOrAttach(config.dataDir, role, options.waitMs ?? 10_000);
+  if (!('release' in lock)) return lock;
+  try {
+    return await openEmbedded(config.dataDir, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/**
+ * A command attaches to a published server; otherwise it, or a server, takes the lock. A holder that
+ * may let go soon is waited for (a command finishing, or a server that has not published yet);
+ * a server never waits for another server.
+ */
+async function lockOrAttach(dataDir: string, role: LockRole, waitMs: number): Promise<DataDirLock | Database> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    if (role === 'cli') {
+      const server = await findRunningServer(dataDir);
+      if (server) {
+        const sql = toPglite(server.host, server.port);
+        // A command serves no calls: it has no cache to keep, and no feed to follow.
+        const listen = async () => {};
+        return { sql, kind: 'embedded', attachedTo: server, listen, close: () => sql.end({ timeout: 5 }) };
+      }
+    }
+    try {
+      return acquireDataDirLock(dataDir, role);
+    } catch (err) {
+      if (!(err instanceof DataDirInUse)) throw err;
+      const waitable = role === 'cli' || err.holder.role === 'cli';
+      if (!waitable || Date.now() >= deadline) throw err;
+    }
+    await sleep(100);
+  }
+}
+
+async function openEmbedded(dataDir: string, lock: DataDirLock): Promise<Database> {
   // Loaded lazily: a deployment on real PostgreSQL never pays for the embedded engine.
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-  const dir = join(config.dataDir, 'pglite');
+  const { UnitQueue } = await import('./pgliteQueue.ts');
+  const dir = join(dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
   const engine = await PGlite.create(dir);
   const notifications = notificationTap(engine);
-  const socket = new PGLiteSocketServer({ db: notifications.engine, host: '127.0.0.1', port: 0, maxConnections: 1 });
+  // A few connections: this process's pool and the commands run beside it. Each waits its turn at
+  // the one backend, a whole query (or transaction) at a time (pgliteQueue.ts says why).
+  const socket = new PGLiteSocketServer({ db: notifications.engine, host: '127.0.0.1', port: 0, maxConnections: 16 });
+  (socket as unknown as { queryQueue: unknown }).queryQueue = new UnitQueue(notifications.engine);
   await socket.start();
   const [host, port] = socket.getServerConn().split(':');
-  // PGlite is single-connection: one pooled connection, queries queue in postgres.js.
-  const sql = postgres({ ...quiet, host, port: Number(port), database: 'postgres', username: 'postgres', max: 1, transform: { undefined: null } }) as unknown as Sql;
+  const sql = toPglite(host, Number(port));
+  let unpublish = () => {};
   return {
     sql,
     kind: 'embedded',
@@ -55,10 +127,15 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
       notifications.on(channel, onPayload);
       await sql.unsafe(`listen ${channel}`);
     },
+    publish() {
+      unpublish = publishServer(dataDir, { host, port: Number(port) });
+    },
     async close() {
+      unpublish();
       await sql.end({ timeout: 5 });
       await socket.stop();
       await engine.close();
+      lock.release();
     },
   };
 }

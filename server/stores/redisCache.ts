@@ -34,6 +34,23 @@ const SCRIPTS = {
 type Script = keyof typeof SCRIPTS;
 const SHAS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, src]) => [name, createHash('sha1').update(src).digest('hex')])) as Record<Script, string>;
 
+/**
+ * Start-up never hangs on an unreachable Redis (node-redis's connect() waits until it connects): at
+ * most a second, then the process starts degraded, every command failing at once (sessions answered
+ * from PostgreSQL, /readyz "degraded"), and the client keeps reconnecting in the background.
+ */
+async function connectOrDegrade(client: ReturnType<typeof createClient>, log: Logger): Promise<void> {
+  let failed: (err: Error) => void = () => {};
+  const firstError = new Promise<Error>((resolve) => (failed = resolve));
+  client.once('error', failed);
+  const connecting = client.connect().then(() => undefined);
+  connecting.catch(() => {}); // a later failure is the 'error' handler's to report
+  const timeout = new Promise<Error>((resolve) => setTimeout(() => resolve(new Error('no answer within 1 s')), 1000).unref());
+  const outcome = await Promise.race([connecting, firstError, timeout]);
+  client.off('error', failed);
+  if (outcome) log.warn({ err: outcome.message }, 'redis unreachable at start: starting degraded (sessions answered from PostgreSQL); reconnecting in the background');
+}
+
 export async function redisCache(url: string, log: Logger): Promise<Cache> {
   const client = createClient({
     url,
@@ -49,7 +66,7 @@ export async function redisCache(url: string, log: Logger): Promise<Cache> {
     if (down) log.info('redis reconnected');
     down = false;
   });
-  await client.connect();
+  await connectOrDegrade(client, log);
 
   async function run(script: Script, keys: string[], args: string[]): Promise<unknown> {
     try {

@@ -1,0 +1,87 @@
+// The stores and services one process runs on, without HTTP: the server (start.ts) and the command
+// line (cli.ts) both come through here. Kept apart from start.ts so a command does not load the HTTP
+// layer, the method registry and their schemas (about a second of start-up on a busy machine).
+import type { Logger } from 'pino';
+import { join } from 'node:path';
+import type { Config } from './config.ts';
+import { openDatabase, type OpenOptions } from './stores/database.ts';
+import { migrate } from './stores/migrate.ts';
+import { memoryCache } from './stores/memoryCache.ts';
+import type { Services } from './services.ts';
+import { deriveKeys, resolveSecret } from './auth/keys.ts';
+import { userStore } from './stores/userStore.ts';
+import { clientStore } from './stores/clientStore.ts';
+import { agentStore } from './stores/agentStore.ts';
+import { sessionStore } from './stores/sessionStore.ts';
+import { sessionService } from './sessions/sessionService.ts';
+import { auditLog } from './audit/auditLog.ts';
+import { createMetrics } from './metrics.ts';
+import { stateCache } from './stores/stateCache.ts';
+import { applyChange, CHANNEL } from './stores/changeFeed.ts';
+
+export interface BuildOptions extends OpenOptions {
+  /**
+   * 'always' (the server, `tether migrate`), or 'unless-attached': a command going through a running
+   * embedded server's database leaves the schema to that server, which migrated it at start.
+   */
+  migrations?: 'always' | 'unless-attached';
+  /**
+   * An instance serving calls from an in-process cache applies the change feed (other processes' ends
+   * and state changes); a command, which serves no calls, does not listen.
+   */
+  followChanges?: boolean;
+}
+
+/** An ended session's tombstone outlives any call that was in flight when it ended (seconds). */
+const tombstoneSeconds = (config: Config) => Math.min(86_400, Math.max(60, config.sessionIdleTimeout));
+
+export async function buildServices(config: Config, log: Logger, options: BuildOptions = {}): Promise<Services> {
+  const db = await openDatabase(config, options);
+  try {
+    if (!(db.attachedTo && options.migrations === 'unless-attached')) {
+      const applied = await migrate(db.sql);
+      if (applied.length) log.info({ applied }, 'migrations applied');
+    }
+    // Loaded only when configured: node-redis costs ~0.5 s to load.
+    const cache = config.redisUrl ? await (await import('./stores/redisCache.ts')).redisCache(config.redisUrl, log) : memoryCache();
+    const keys = deriveKeys(await resolveSecret(config));
+    const state = stateCache(cache, log, tombstoneSeconds(config));
+    if (options.followChanges && cache.kind === 'memory') {
+      await db.listen(CHANNEL, (payload) => void applyChange(state, log, payload));
+    }
+    const sessionRows = sessionStore(db.sql);
+    const users = userStore(db.sql, state);
+    const metrics = createMetrics();
+    const audit = auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson') });
+    metrics.attach({
+      activeSessions: () => sessionRows.countActive(config.sessionIdleTimeout),
+      auditQueueDepth: audit.depth,
+      auditSpoolRows: audit.spooledRows,
+      auditCounters: audit.counters,
+    });
+    return {
+      config,
+      log,
+      db,
+      cache,
+      keys,
+      state,
+      users,
+      clients: clientStore(db.sql, state),
+      agents: agentStore(db.sql),
+      sessionRows,
+      sessions: sessionService({ config, log, cache, state, store: sessionRows, users, keys, metrics }),
+      audit,
+      metrics,
+    };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}
+
+export async function closeServices(services: Services): Promise<void> {
+  // The audit queue is flushed (or spooled) before the database closes.
+  await services.audit.close().catch((err: Error) => services.log.error({ err: err.message }, 'audit flush at shutdown failed'));
+  await Promise.allSettled([services.cache.close(), services.db.close()]);
+}

@@ -1,0 +1,49 @@
+// What loadConfig cannot see from the variables alone, checked before anything is opened or
+// migrated: DATA_DIR can be created and written, and HOST:PORT resolves and can be bound. A failure
+// is a ConfigError naming the variable (exit 2), not a stack trace halfway through start-up.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
+import { join } from 'node:path';
+import { ConfigError, type Config } from './config.ts';
+
+export async function checkDataDir(dataDir: string): Promise<void> {
+  const probe = join(dataDir, `.write-test-${process.pid}`);
+  try {
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(probe, 'ok');
+    await rm(probe, { force: true });
+  } catch (err) {
+    throw new ConfigError(`DATA_DIR=${JSON.stringify(dataDir)} is not usable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (it must be a directory this process can create and write)`);
+  }
+}
+
+const within = <T>(ms: number, work: Promise<T>, what: string): Promise<T> =>
+  Promise.race([work, new Promise<T>((_, reject) => setTimeout(() => reject(Object.assign(new Error(what), { code: 'ETIMEDOUT' })), ms).unref())]);
+
+export async function checkListen(host: string, port: number): Promise<void> {
+  try {
+    await within(5000, lookup(host), `no answer resolving ${host}`);
+  } catch (err) {
+    throw new ConfigError(`HOST=${JSON.stringify(host)} cannot be resolved: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const probe = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const variable = code === 'EADDRINUSE' ? 'PORT' : 'HOST';
+    throw new ConfigError(`${variable}=${JSON.stringify(variable === 'PORT' ? String(port) : host)} cannot be bound (${host}:${port}): ${code ?? (err as Error).message}`);
+  } finally {
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+  }
+}
+
+/** The server's checks; the command line runs checkDataDir only (it listens on nothing). */
+export async function preflight(config: Config): Promise<void> {
+  await checkDataDir(config.dataDir);
+  await checkListen(config.host, config.port);
+}

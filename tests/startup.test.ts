@@ -1,0 +1,126 @@
+// Start-up a person can follow, on the real entry point (`server/main.ts` as a child process):
+// - a bad DATA_DIR, HOST, PORT, TRUSTED_PROXIES or PROBLEM_BASE_URL exits 2 with a message naming the
+//   variable, before anything is opened or migrated (no pglite directory; with DATABASE_URL pointing
+//   at nothing, 2 and not the 1 of an unreachable database);
+// - Redis unreachable at start: a log line saying so, then the server starts degraded (/readyz), and
+//   sessions are answered from PostgreSQL; the command line finishes instead of hanging;
+// - SIGTERM while start-up waits on a PostgreSQL that accepts connections and never answers: the
+//   process stops within SHUTDOWN_TIMEOUT.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { embeddedEnv, eventually, rpcAt, runCli, showRun, spawnServer, startServer, stopServer, tokenAt } from './support/child.ts';
+import { freePort } from './support/throwaway.ts';
+
+const test = suite('startup');
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tether-startup-'));
+  dirs.push(dir);
+  return dir;
+};
+test.after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function refusedAtStart(extra: NodeJS.ProcessEnv, variable: string) {
+  const dataDir = extra.DATA_DIR ?? tempDir();
+  const child = await spawnServer(embeddedEnv(dataDir, { LOG_LEVEL: 'info', ...extra }));
+  const { code } = await child.exit;
+  const stderr = child.stderr();
+  assert.is(code, 2, `exit 2 for ${JSON.stringify(extra)}\n${stderr}\n${child.stdout()}`);
+  assert.ok(stderr.includes(variable), `the message names ${variable}: ${stderr}`);
+  assert.not.ok(stderr.includes('    at '), `a message, not a stack trace: ${stderr}`);
+  assert.not.ok(child.stdout().includes('migrations applied'), 'nothing migrated');
+  if (!extra.DATA_DIR) assert.not.ok(existsSync(join(dataDir, 'pglite')), 'the embedded database was not even opened');
+}
+
+test('an unusable DATA_DIR exits 2 naming DATA_DIR', async () => {
+  const file = join(tempDir(), 'a-file');
+  writeFileSync(file, 'not a directory');
+  await refusedAtStart({ DATA_DIR: join(file, 'data') }, 'DATA_DIR');
+});
+
+test('a HOST that cannot be resolved, or not bound here, exits 2 naming HOST', async () => {
+  await refusedAtStart({ HOST: 'no-such-host.invalid' }, 'HOST');
+  await refusedAtStart({ HOST: '192.0.2.1' }, 'HOST'); // TEST-NET-1: never an address of this machine
+});
+
+test('a PORT in use exits 2 naming PORT', async () => {
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    await refusedAtStart({ PORT: String((busy.address() as net.AddressInfo).port) }, 'PORT');
+  } finally {
+    busy.close();
+  }
+});
+
+test('a malformed TRUSTED_PROXIES entry exits 2 naming TRUSTED_PROXIES', async () => {
+  for (const value of ['10.0.0.0/33', '300.1.1.1', 'fd00::/129', 'proxy.internal', '10.0.0.1/8/1']) {
+    await refusedAtStart({ TRUSTED_PROXIES: `127.0.0.1,${value}` }, 'TRUSTED_PROXIES');
+  }
+});
+
+test('a PROBLEM_BASE_URL that is not an absolute http(s) URL exits 2 naming PROBLEM_BASE_URL', async () => {
+  for (const value of ['/problems', 'ftp://example.com/p', 'example.com/problems']) {
+    await refusedAtStart({ PROBLEM_BASE_URL: value }, 'PROBLEM_BASE_URL');
+  }
+});
+
+test('a configuration error comes before the database: 2 even with DATABASE_URL pointing at nothing', async () => {
+  const port = await freePort();
+  await refusedAtStart({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/none`, JWT_SECRET: 'startup-test-secret-0123456789-0123456789', TRUSTED_PROXIES: 'nonsense' }, 'TRUSTED_PROXIES');
+});
+
+test('Redis unreachable at start: said at once, then the server starts degraded and sessions work from PostgreSQL', async () => {
+  const dataDir = tempDir();
+  const redisUrl = `redis://127.0.0.1:${await freePort()}`; // nothing listens there
+  const server = await startServer(embeddedEnv(dataDir, { LOG_LEVEL: 'info', REDIS_URL: redisUrl }));
+  try {
+    assert.ok(server.stdout().includes('redis unreachable at start'), server.stdout());
+    const ready = await fetch(server.url + '/readyz');
+    const body = (await ready.json()) as { status: string; cache: string };
+    assert.is(ready.status, 503);
+    assert.is(body.status, 'degraded');
+    const demo = JSON.parse(readFileSync(join(dataDir, 'demo-credentials.json'), 'utf8'));
+    const token = (await tokenAt(server.url, demo.client_id, demo.client_secret)).body.access_token as string;
+    const headers = { authorization: `Bearer ${token}`, 'user-agent': 'StartupTest/1.0', 'accept-language': 'en-US' };
+    const login = await rpcAt(server.url, 'users.login', { login: demo.login, password: demo.password }, headers);
+    const sessionId = login.body?.result?.session_id as string;
+    assert.type(sessionId, 'string', JSON.stringify(login.body));
+    const me = await rpcAt(server.url, 'me', { session_id: sessionId }, headers);
+    assert.is(me.body?.error, undefined, JSON.stringify(me.body));
+    // The command line on the same unreachable Redis finishes (success or a clear failure), never hangs.
+    const run = await runCli(['users', 'list', '--json'], embeddedEnv(dataDir, { REDIS_URL: redisUrl }), '', 30_000);
+    assert.ok(run.code === 0 || (run.code === 1 && run.stderr.length > 0), showRun(run));
+  } finally {
+    assert.is((await stopServer(server)).code, 0, server.stdout().slice(-2000));
+  }
+});
+
+test('SIGTERM while start-up waits on PostgreSQL stops the process within SHUTDOWN_TIMEOUT', async () => {
+  // A "PostgreSQL" that accepts connections and never answers: start-up waits in its first query.
+  const held: net.Socket[] = [];
+  const silent = net.createServer((socket) => held.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+  const port = (silent.address() as net.AddressInfo).port;
+  try {
+    const child = await spawnServer(embeddedEnv(tempDir(), { LOG_LEVEL: 'info', DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/tether`, JWT_SECRET: 'startup-test-secret-0123456789-0123456789', SHUTDOWN_TIMEOUT: '1' }));
+    assert.ok(await eventually(60_000, () => held.length > 0), `start-up reached the database\n${child.stderr()}`);
+    child.proc.kill('SIGTERM');
+    const { code, signal } = await child.exit;
+    assert.is(signal, null, 'exited on its own terms, not killed by the signal');
+    assert.is(code, 1, child.stdout());
+    assert.ok(child.stdout().includes('signal during start-up'), child.stdout());
+    assert.ok(child.stdout().includes('start-up did not end within SHUTDOWN_TIMEOUT'), `stopped by the bound, not by the connect timeout\n${child.stdout()}`);
+  } finally {
+    for (const socket of held) socket.destroy();
+    silent.close();
+  }
+});
+
+test.run();
