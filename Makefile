@@ -37,10 +37,10 @@ typecheck: $(DEPS)
 # server whose database tether_bench it recreates; default the local one). This process and the load
 # generator run on core 1, the servers on core 0.
 PIN := $(shell command -v taskset >/dev/null && [ $$(nproc) -ge 2 ] && echo taskset -c 1)
-bench: $(DEPS)
+bench: $(BUILT)
 	$(PIN) $(NODE) bench/run.ts
 
-bench-short: $(DEPS)
+bench-short: $(BUILT)
 	BENCH_SHORT=1 $(PIN) $(NODE) bench/run.ts
 
 migrate: $(DEPS)
