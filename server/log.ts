@@ -48,8 +48,35 @@ export function createLogger(level: string, destination: DestinationStream = buf
       level,
       base: { service: 'tether' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: ['password', 'client_secret', 'access_token', 'session_id', 'security_token', '*.password', '*.authorization', '*.cookie'], censor: '[redacted]' },
+      // Top-level keys through pino's redact (only those keys pay for it); one level down in
+      // redactNested. pino's wildcard paths ran every value of every line through the redactor,
+      // allocating per path per value: 14% of the allocations of a system.ping (sampling heap profile).
+      redact: { paths: ['password', 'client_secret', 'access_token', 'session_id', 'security_token'], censor: CENSOR },
+      formatters: { log: redactNested },
     },
     destination,
   );
+}
+
+const CENSOR = '[redacted]';
+const NESTED_SECRETS = ['password', 'authorization', 'cookie'];
+
+/**
+ * `*.password`, `*.authorization`, `*.cookie`: a line whose object values carry one of those keys is
+ * logged from a copy with the value censored; the caller's objects are never changed. Lines of
+ * primitives only (the call log) cost one typeof per field.
+ */
+function redactNested(line: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key in line) {
+    const value = line[key];
+    if (typeof value !== 'object' || value === null) continue;
+    const member = value as Record<string, unknown>;
+    if (!NESTED_SECRETS.some((secret) => member[secret] !== undefined)) continue;
+    // An Error keeps its prototype, message and stack, so pino's err serializer still recognises it.
+    const censored: Record<string, unknown> = Object.assign(Object.create(Object.getPrototypeOf(member)), member, value instanceof Error ? { message: value.message, stack: value.stack } : {});
+    for (const secret of NESTED_SECRETS) if (member[secret] !== undefined) censored[secret] = CENSOR;
+    (copy ??= { ...line })[key] = censored;
+  }
+  return copy ?? line;
 }

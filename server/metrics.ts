@@ -1,6 +1,7 @@
 // Prometheus metrics (GET /metrics). One registry per process: counters are fed where things happen
 // (the call record, session ends, cache lookups); gauges are read at scrape time.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { callSeries } from './callSeries.ts';
 import type { CallRecord } from './rpc/context.ts';
 
 export interface MetricSources {
@@ -29,14 +30,7 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
   if (options.defaults ?? true) collectDefaultMetrics({ register: registry, prefix: 'tether_' });
   let sources: MetricSources | undefined;
 
-  const calls = new Counter({ name: 'tether_calls_total', help: 'Calls answered, by method and outcome (ok or the error_code).', labelNames: ['method', 'outcome'] as const, registers: [registry] });
-  const duration = new Histogram({
-    name: 'tether_call_duration_seconds',
-    help: 'Time from reading a call to its answer, by method.',
-    labelNames: ['method'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [registry],
-  });
+  const calls = callSeries(registry);
   const hijacks = new Counter({ name: 'tether_session_hijack_detections_total', help: 'Calls refused for a fingerprint, uid or client mismatch, by component.', labelNames: ['component'] as const, registers: [registry] });
   const expirations = new Counter({ name: 'tether_session_expirations_total', help: 'Sessions ended, by reason (idle, absolute, logout, revoked, cap, user_disabled).', labelNames: ['reason'] as const, registers: [registry] });
   const cacheLookups = new Counter({ name: 'tether_session_cache_lookups_total', help: 'Session lookups in the cache, by result (hit, miss, error).', labelNames: ['result'] as const, registers: [registry] });
@@ -63,9 +57,7 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
     /** `known`: the method is registered; other names are one label, so a caller cannot grow the series. */
     observeCall(record: CallRecord, seconds: number, known: boolean) {
       const code = record.error?.data.error_code;
-      const method = known ? record.method : '(unknown)';
-      calls.inc({ method, outcome: code ?? 'ok' });
-      duration.observe({ method }, seconds);
+      calls.observe(known ? record.method : '(unknown)', code ?? 'ok', seconds);
       if (code === 'SESSION_INVALID' && record.reason) hijacks.inc({ component: record.reason });
     },
     sessionsEnded(reason: string, count = 1) {

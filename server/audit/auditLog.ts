@@ -47,6 +47,22 @@ export interface AuditOptions {
   replayMs?: number;
 }
 
+/**
+ * One statement whatever the batch size: each column travels as one array parameter and unnest()
+ * turns them back into rows. The text never changes, so PostgreSQL parses and plans it once per
+ * connection (a VALUES list of 13 x N parameters was a new statement for every batch size).
+ */
+function insertBatch(sql: Sql, rows: Row[]) {
+  const column = <K extends (typeof COLUMNS)[number]>(name: K) => rows.map((r) => r[name]);
+  return sql`
+    insert into api_access_log (event_id, at, request_id, method, status, error_code, duration_ms, user_id, client_id, session_hash_prefix, ip, user_agent, reason)
+    select * from unnest(${column('event_id')}::uuid[], ${column('at')}::timestamptz[], ${column('request_id')}::text[], ${column('method')}::text[],
+                         ${column('status')}::int[], ${column('error_code')}::text[], ${column('duration_ms')}::real[], ${column('user_id')}::bigint[],
+                         ${column('client_id')}::text[], ${column('session_hash_prefix')}::text[], ${column('ip')}::text[], ${column('user_agent')}::text[],
+                         ${column('reason')}::text[])
+    on conflict (event_id) do nothing`;
+}
+
 /** PostgreSQL text cannot hold U+0000: one hostile method name must not make a whole batch refused. */
 const pgText = (value: string): string => value.replace(/\u0000/g, '\uFFFD');
 
@@ -69,7 +85,7 @@ export function auditLog(options: AuditOptions) {
         timer = setTimeout(() => reject(new Error(`audit insert took longer than ${INSERT_TIMEOUT_MS} ms`)), INSERT_TIMEOUT_MS);
       });
       try {
-        await Promise.race([sql`insert into api_access_log ${sql(chunk as never, ...COLUMNS)} on conflict (event_id) do nothing`, timeout]);
+        await Promise.race([insertBatch(sql, chunk), timeout]);
       } finally {
         clearTimeout(timer);
       }

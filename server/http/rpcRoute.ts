@@ -99,7 +99,9 @@ async function answerOne(value: unknown, envelope: Envelope, registry: Registry,
   if (problem) {
     response = errorResponse({ id: isId(r.id) && r.id !== undefined ? r.id : null }, new RpcError('INVALID_REQUEST', problem), ctx);
   } else {
-    const request = { ...(r as unknown as JSONRPCRequest), method };
+    // /jsonrpc: the request goes as it came (no copy per call). Odoo style: the path names the method;
+    // result and error ride along, since the engine refuses a request that carries them.
+    const request = r.method === method ? (r as unknown as JSONRPCRequest) : ({ jsonrpc: '2.0', id: r.id, method, params: r.params, result: r.result, error: r.error } as JSONRPCRequest);
     response = await registry.server.receive(request, ctx);
   }
   recordCall(services, envelope, ctx.record, started, registry.methods.has(ctx.record.method));

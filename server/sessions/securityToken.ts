@@ -3,6 +3,7 @@
 import jwt from 'jsonwebtoken';
 import type { KeyObject } from 'node:crypto';
 import type { Fingerprint } from './fingerprint.ts';
+import { verifiedTokens } from '../auth/verifiedTokens.ts';
 
 const AUDIENCE = 'tether:session';
 
@@ -21,13 +22,29 @@ export function signSecurityToken(key: KeyObject, claims: Omit<SecurityClaims, '
 
 export type SecurityVerdict = { ok: true; claims: SecurityClaims } | { ok: false; reason: 'invalid' | 'expired' };
 
+type Accepted = Extract<SecurityVerdict, { ok: true }>;
+
+/** Security tokens verified once (server/auth/verifiedTokens.ts): a hot session pays a map lookup. */
+export const verifiedSecurityTokens = verifiedTokens<Accepted>();
+
 export function verifySecurityToken(key: KeyObject, token: string): SecurityVerdict {
+  const known = verifiedSecurityTokens.recall(key, token);
+  if (known === 'expired') return { ok: false, reason: 'expired' };
+  if (known) return known;
+  const verdict = verifyInFull(key, token);
+  if (verdict.ok) verifiedSecurityTokens.remember(key, token, verdict, verdict.claims.exp);
+  return verdict;
+}
+
+function verifyInFull(key: KeyObject, token: string): SecurityVerdict {
   try {
     const payload = jwt.verify(token, key, { algorithms: ['HS256'], audience: AUDIENCE });
     if (typeof payload === 'string' || typeof payload.uid !== 'number' || typeof payload.sid !== 'string' || typeof payload.fingerprint !== 'object') {
       return { ok: false, reason: 'invalid' };
     }
-    return { ok: true, claims: payload as unknown as SecurityClaims };
+    // Frozen: the same verdict is handed to every later call with this token.
+    Object.freeze(payload.fingerprint);
+    return Object.freeze({ ok: true as const, claims: Object.freeze(payload) as unknown as SecurityClaims });
   } catch (err) {
     return { ok: false, reason: err instanceof jwt.TokenExpiredError ? 'expired' : 'invalid' };
   }
