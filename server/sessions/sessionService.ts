@@ -30,6 +30,8 @@ export interface SessionEntry {
   abs: number;
   /** last_activity as last written to PostgreSQL */
   la: number;
+  /** last password proof (password_proved_at: the login); absent in entries cached before it existed, then `at` */
+  pp?: number;
 }
 
 export interface Found {
@@ -66,6 +68,7 @@ export function entryOf(row: SessionWithUser): SessionEntry {
     at: seconds(row.login_at),
     abs: seconds(row.expires_at),
     la: seconds(row.last_activity),
+    pp: seconds(row.password_proved_at),
   };
 }
 
@@ -130,7 +133,7 @@ export function sessionService(deps: { config: Config; log: Logger; cache: Cache
       metrics.sessionsEnded('cap', capped.length);
       await cacheDrop(capped);
       if (capped.length) log.info({ user_id: user.id, ended: capped.length, cap: config.maxSessionsPerUser }, '[SESSION CAP] oldest sessions ended');
-      const entry: SessionEntry = { id, uid: user.id, login: user.login, name: user.name, admin: user.is_admin, cid: clientId, tok: securityToken, at: seconds(loginAt), abs: seconds(expiresAt), la: seconds(loginAt) };
+      const entry: SessionEntry = { id, uid: user.id, login: user.login, name: user.name, admin: user.is_admin, cid: clientId, tok: securityToken, at: seconds(loginAt), abs: seconds(expiresAt), la: seconds(loginAt), pp: seconds(loginAt) };
       await cachePut(hash, entry, Math.min(idle, lifetime));
       return { sessionId, hash, entry, expiresAt: deadline(entry), absoluteExpiresAt: expiresAt };
     },
