@@ -67,7 +67,7 @@ export const changePassword = defineMethod({
   requires: { session: true },
   async handler(params, ctx) {
     // Before the throttle and the hash: a refused new password costs nothing and counts as no failure.
-    assertAcceptablePassword(params.new_password, 'new_password');
+    await assertAcceptablePassword(params.new_password, 'new_password');
     const user = await proveOwnPassword(ctx, params.current_password, 'current_password');
     if (params.new_password === params.current_password) {
       throw new RpcError('INVALID_PARAMS', 'new_password: must differ from current_password', { field: 'new_password', rule: 'unchanged' });

@@ -48,7 +48,7 @@ export const usersCreate = defineMethod({
   result: Type.Object({ user: AdminUser }),
   requires: ADMIN,
   async handler(params, ctx) {
-    assertAcceptablePassword(params.password, 'password');
+    await assertAcceptablePassword(params.password, 'password');
     const { users, log } = ctx.services;
     const taken = () => new RpcError('INVALID_PARAMS', `login: a user with login ${JSON.stringify(params.login.slice(0, 64))} already exists`, { field: 'login', rule: 'unique' });
     if (await fromStore(users.findByLogin(params.login), 'user store')) throw taken();
@@ -105,7 +105,7 @@ export const usersResetPassword = defineMethod({
   result: Type.Object({ user: AdminUser, sessions_ended: Type.Integer() }),
   requires: ADMIN,
   async handler(params, ctx) {
-    assertAcceptablePassword(params.new_password, 'new_password');
+    await assertAcceptablePassword(params.new_password, 'new_password');
     const { users, sessions, log } = ctx.services;
     const user = await fromStore(users.findById(params.user_id), 'user store');
     if (!user) throw notFound(params.user_id);

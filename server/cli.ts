@@ -48,7 +48,7 @@ async function users(s: Services, action: string | undefined, args: string[], f:
     if (!f.login) throw new Usage('users add needs --login');
     if (!f['password-stdin']) throw new Usage('users add needs --password-stdin (never a password on the command line)');
     const password = await readStdin();
-    const refusal = passwordRefusal(password);
+    const refusal = await passwordRefusal(password);
     if (refusal) throw new Failure(`password refused (${refusal.rule}): it ${refusal.message}`);
     if (await s.users.findByLogin(f.login)) throw new Failure(`a user with login ${f.login} already exists`);
     const user = await s.users.create({ login: f.login, passwordHash: await hashPassword(password), name: f.name, isAdmin: f.admin });
