@@ -6,5 +6,7 @@ import * as sessions from './sessions.ts';
 import * as agents from './agents.ts';
 import * as admin from './admin.ts';
 import * as audit from './audit.ts';
+import * as account from './account.ts';
+import * as adminUsers from './adminUsers.ts';
 
-export const methods: AnyMethod[] = [system, users, sessions, agents, admin, audit].flatMap((domain) => Object.values(domain));
+export const methods: AnyMethod[] = [system, users, account, sessions, agents, admin, adminUsers, audit].flatMap((domain) => Object.values(domain));

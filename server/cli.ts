@@ -6,6 +6,7 @@ import { createLogger } from './log.ts';
 import { buildServices, closeServices } from './buildServices.ts';
 import { DataDirInUse } from './stores/dataDirLock.ts';
 import { hashPassword } from './auth/passwords.ts';
+import { passwordRefusal, PASSWORD_POLICY } from './auth/passwordPolicy.ts';
 import { hashOf, isWellFormed, prefixOf } from './sessions/sessionId.ts';
 import type { Services } from './services.ts';
 import { diagnose } from './sessions/doctor.ts';
@@ -14,6 +15,7 @@ const USAGE = `usage: tether <command> [--json]
   serve                                      run the server
   migrate                                    apply pending sql/ migrations
   users add --login L [--name N] [--admin] --password-stdin
+                                             the password: ${PASSWORD_POLICY}
   users list
   users disable L                            disables the user and ends all their sessions
   users enable L
@@ -50,7 +52,8 @@ async function users(s: Services, action: string | undefined, args: string[], f:
     if (!f.login) throw new Usage('users add needs --login');
     if (!f['password-stdin']) throw new Usage('users add needs --password-stdin (never a password on the command line)');
     const password = await readStdin();
-    if (password.length < 8) throw new Failure('the password must have at least 8 characters');
+    const refusal = await passwordRefusal(password);
+    if (refusal) throw new Failure(`password refused (${refusal.rule}): it ${refusal.message}`);
     if (await s.users.findByLogin(f.login)) throw new Failure(`a user with login ${f.login} already exists`);
     const user = await s.users.create({ login: f.login, passwordHash: await hashPassword(password), name: f.name, isAdmin: f.admin });
     return { data: { user: { id: user.id, login: user.login, name: user.name, is_admin: user.is_admin } }, text: `user ${user.login} created (id ${user.id})` };

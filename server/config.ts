@@ -44,6 +44,8 @@ export interface Config {
     /** Seconds: a counter's window starts at its first failure. */
     windowSeconds: number;
   };
+  /** Seconds within which a session must have proved its password for admin.* methods (a login is a proof); 0 turns the step-up off. */
+  adminReauthWindow: number;
   /** Origins allowed to call from a browser (CORS); empty: no CORS headers, preflight refused. */
   corsOrigins: string[];
   /** Seconds a client has to send its request headers, and its whole request. */
@@ -210,6 +212,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxFailuresPerIp: integer(env, 'LOGIN_MAX_FAILURES_PER_IP', 20, 0, 1_000_000),
       windowSeconds: integer(env, 'LOGIN_FAILURE_WINDOW', 900, 1, 86400),
     },
+    adminReauthWindow: integer(env, 'ADMIN_REAUTH_WINDOW', 900, 0, 31_536_000),
     corsOrigins: origins(env),
     headersTimeout,
     requestTimeout,

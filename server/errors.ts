@@ -23,6 +23,7 @@ export const CATALOGUE = {
   SESSION_EXPIRED: { message: 'Session expired', status: 401, code: -32001, title: 'Session Expired' },
   SESSION_TOKEN_REQUIRED: { message: 'Session token required', status: 401, code: -32001, title: 'Session Token Required' },
   SESSION_TOKEN_INVALID: { message: 'Invalid session token', status: 401, code: -32001, title: 'Session Token Invalid' },
+  REAUTH_REQUIRED: { message: 'Re-authentication required', status: 401, code: -32001, title: 'Re-authentication Required' },
   USER_INACTIVE: { message: 'User inactive', status: 403, code: -32003, title: 'User Inactive' },
   FORBIDDEN: { message: 'Forbidden', status: 403, code: -32003, title: 'Forbidden' },
   RATE_LIMITED: { message: 'Too many requests', status: 429, code: -32029, title: 'Too Many Requests' },

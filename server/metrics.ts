@@ -3,6 +3,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { callSeries } from './callSeries.ts';
 import type { CallRecord } from './rpc/context.ts';
+import { END_REASONS } from './sessions/endReasons.ts';
 
 export interface MetricSources {
   /** Active sessions as PostgreSQL counts them; read at scrape time. */
@@ -32,7 +33,9 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
 
   const calls = callSeries(registry);
   const hijacks = new Counter({ name: 'tether_session_hijack_detections_total', help: 'Calls refused for a fingerprint, uid or client mismatch, by component.', labelNames: ['component'] as const, registers: [registry] });
-  const expirations = new Counter({ name: 'tether_session_expirations_total', help: 'Sessions ended, by reason (idle, absolute, logout, revoked, cap, user_disabled).', labelNames: ['reason'] as const, registers: [registry] });
+  const expirations = new Counter({ name: 'tether_session_expirations_total', help: `Sessions ended, by reason (${END_REASONS.join(', ')}).`, labelNames: ['reason'] as const, registers: [registry] });
+  // Every reason from 0, so rate() and alerts see a series before its first end.
+  for (const reason of END_REASONS) expirations.inc({ reason }, 0);
   const cacheLookups = new Counter({ name: 'tether_session_cache_lookups_total', help: 'Session lookups in the cache, by result (hit, miss, error).', labelNames: ['result'] as const, registers: [registry] });
   new Gauge({
     name: 'tether_active_sessions',

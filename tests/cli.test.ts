@@ -147,6 +147,8 @@ test('users add --password-stdin: the password is read from a pipe; mistakes are
 
   failure(await cli(['users', 'add', '--login', bob.login.toUpperCase(), '--password-stdin'], 'another-password'), 'already exists');
   failure(await cli(['users', 'add', '--login', unique('short'), '--password-stdin'], 'short\n'), 'at least 8 characters');
+  failure(await cli(['users', 'add', '--login', unique('common'), '--password-stdin'], 'Password1\n'), 'password refused (common)');
+  failure(await cli(['users', 'add', '--login', unique('long'), '--password-stdin'], 'x'.repeat(257)), 'password refused (max_length)');
   usage(await cli(['users', 'add', '--login', unique('nopw')]), '--password-stdin');
 });
 

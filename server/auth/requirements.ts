@@ -5,6 +5,7 @@ import type { CallContext } from '../rpc/context.ts';
 import type { Handler } from '../rpc/method.ts';
 import { requireJwt, type JwtContext } from './requireJwt.ts';
 import { requireSession, type SessionContext } from './requireSession.ts';
+import { requireRecentProof } from './requireRecentProof.ts';
 
 export interface Requirements {
   /** An application bearer token (OAuth client credentials). */
@@ -51,7 +52,7 @@ export function decoratorsFor(requires: Requirements): (inner: Handler<unknown, 
   const bearer = Boolean(requires.bearer || requires.scope || session);
   return (inner) => {
     let h = inner as AnyHandler;
-    if (requires.admin) h = requireAdmin(h as Handler<unknown, unknown, SessionContext>) as AnyHandler;
+    if (requires.admin) h = requireAdmin(requireRecentProof(h as Handler<unknown, unknown, SessionContext>)) as AnyHandler;
     if (requires.scope) h = requireScope(requires.scope, h as Handler<unknown, unknown, JwtContext>) as AnyHandler;
     if (session) h = requireSession(h as Handler<unknown, unknown, SessionContext>) as AnyHandler;
     if (bearer) h = requireJwt(h as Handler<unknown, unknown, JwtContext>, { session }) as AnyHandler;

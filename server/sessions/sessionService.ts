@@ -37,6 +37,8 @@ export interface SessionEntry {
   abs: number;
   /** last_activity as last written to PostgreSQL */
   la: number;
+  /** last password proof (password_proved_at: the login); absent in entries cached before it existed, then `at` */
+  pp?: number;
 }
 
 export interface Found {
@@ -89,6 +91,7 @@ export function entryOf(row: SessionWithUser): SessionEntry {
     at: seconds(row.login_at),
     abs: seconds(row.expires_at),
     la: seconds(row.last_activity),
+    pp: seconds(row.password_proved_at),
   };
 }
 
@@ -191,7 +194,7 @@ export function sessionService(deps: {
         await ended('cap', { ended: opened.capped, before: [] });
         log.info({ user_id: user.id, ended: opened.capped.length, cap: config.maxSessionsPerUser }, '[SESSION CAP] oldest sessions ended');
       }
-      const entry: SessionEntry = { id: opened.id, uid: user.id, login: user.login, name: user.name, admin: user.is_admin, cid: clientId, tok: securityToken, at: seconds(loginAt), abs: seconds(expiresAt), la: seconds(loginAt) };
+      const entry: SessionEntry = { id: opened.id, uid: user.id, login: user.login, name: user.name, admin: user.is_admin, cid: clientId, tok: securityToken, at: seconds(loginAt), abs: seconds(expiresAt), la: seconds(loginAt), pp: seconds(loginAt) };
       // Into an empty key only: a concurrent end (a cap, a disable) may already have tombstoned it.
       await quietly(cache.setIfAbsent(cacheKeyOf(hash), JSON.stringify(entry), Math.min(idle, lifetime)), false);
       return { sessionId, hash, entry, expiresAt: deadline(entry), absoluteExpiresAt: expiresAt };

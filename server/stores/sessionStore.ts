@@ -1,7 +1,7 @@
 // api_sessions: the source of truth for sessions. Keyed by the SHA-256 of the session id.
 import type { Sql } from './database.ts';
 
-export type EndReason = 'idle' | 'absolute' | 'logout' | 'revoked' | 'cap' | 'user_disabled';
+export type EndReason = 'idle' | 'absolute' | 'logout' | 'revoked' | 'cap' | 'user_disabled' | 'password_changed' | 'password_reset' | 'reauthenticated';
 
 /** What an end did: the rows it ended, and every other row of theirs an old cache entry could still stand for. */
 export interface Ended {
@@ -27,6 +27,7 @@ export interface SessionRow {
   is_active: boolean;
   end_reason: EndReason | null;
   ended_at: Date | null;
+  password_proved_at: Date;
 }
 
 /** A session row with what validation needs of its user. */

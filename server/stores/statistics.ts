@@ -1,6 +1,7 @@
 // The troubleshooting guide's three monitoring queries, written for our tables, plus what refused
 // and ended sessions over a window: hijack detections by component, session ends by reason.
 import type { Sql } from './database.ts';
+import { END_REASONS } from '../sessions/endReasons.ts';
 
 export async function sessionStatistics(sql: Sql, idleTimeout: number, windowSeconds = 86400) {
   const [row] = await sql<{ active_sessions: number; average_session_duration_seconds: number | null; unauthorized_last_day: number }[]>`
@@ -23,6 +24,7 @@ export async function sessionStatistics(sql: Sql, idleTimeout: number, windowSec
     unauthorized_last_day: row.unauthorized_last_day,
     window_seconds: windowSeconds,
     hijack_detections: Object.fromEntries(hijacks.map((h) => [h.component, h.n])),
-    sessions_ended: Object.fromEntries(ends.map((e) => [e.reason, e.n])),
+    // Every reason, 0 when none ended for it in the window.
+    sessions_ended: { ...Object.fromEntries(END_REASONS.map((r) => [r, 0])), ...Object.fromEntries(ends.map((e) => [e.reason, e.n])) },
   };
 }

@@ -56,6 +56,25 @@ export function userStore(sql: Sql, state: Pick<StateCache, 'user'>) {
       const rows = await sql<UserRow[]>`select * from users order by id`;
       return rows.map((r) => ({ ...r, id: Number(r.id) }));
     },
+    /** A page of users by id, for administration. */
+    async listPage(page: { limit: number; offset: number }): Promise<UserRow[]> {
+      const rows = await sql<UserRow[]>`select * from users order by id limit ${page.limit} offset ${page.offset}`;
+      return rows.map((r) => ({ ...r, id: Number(r.id) }));
+    },
+    async setActiveById(id: number, active: boolean): Promise<UserRow | undefined> {
+      const [row] = await sql<UserRow[]>`update users set is_active = ${active}, updated_at = now() where id = ${id} returning *`;
+      return changed(row);
+    },
+    /**
+     * Stores a new password hash. With `replacing`, only if the stored hash is still that one (a
+     * compare-and-set: of two changes checked against the same current password, one wins); answers
+     * whether a row changed.
+     */
+    async setPasswordHash(id: number, passwordHash: string, replacing?: string): Promise<boolean> {
+      const current = replacing === undefined ? sql`true` : sql`password_hash = ${replacing}`;
+      const rows = await sql`update users set password_hash = ${passwordHash}, updated_at = now() where id = ${id} and ${current}`;
+      return rows.count > 0;
+    },
     async setActive(login: string, active: boolean): Promise<UserRow | undefined> {
       const [row] = await sql<UserRow[]>`
         update users set is_active = ${active}, updated_at = now() where lower(login) = lower(${login}) returning *`;

@@ -523,9 +523,13 @@ export async function buildWorld(t: TestTether, fixtures: typeof import('./fixtu
   const otherToken = await fixtures.tokenFor(t, await fixtures.newClient(t));
   const headers = { 'user-agent': fixtures.UA, 'accept-language': fixtures.LANG, 'x-forwarded-for': FUZZ_IP };
   const victim = await fixtures.newUser(t);
-  const owner = await fixtures.newUser(t);
   const sessionIds: string[] = [];
+  const owners: { id: number }[] = [];
+  // A fresh owner each time: users.change_password and sessions.reauthenticate with wrong passwords
+  // count failed logins against the owner's login, which would throttle the renewal's own logins.
   const renew = async () => {
+    const owner = await fixtures.newUser(t);
+    owners.push(owner);
     const fresh: string[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await t.rpc('users.login', { login: owner.login, password: owner.password }, { ...headers, authorization: `Bearer ${token}` });
@@ -535,7 +539,7 @@ export async function buildWorld(t: TestTether, fixtures: typeof import('./fixtu
     sessionIds.splice(0, sessionIds.length, ...fresh);
   };
   await renew();
-  const [row] = await t.services.db.sql<{ security_token: string }[]>`select security_token from api_sessions where user_id = ${owner.id} and is_active limit 1`;
+  const [row] = await t.services.db.sql<{ security_token: string }[]>`select security_token from api_sessions where user_id = ${owners[0].id} and is_active limit 1`;
   const discover = await t.rpc('rpc.discover', {});
   const methods = (discover.body.result.methods as { name: string; params: { name: string }[] }[]).map((m) => ({ name: m.name, params: m.params.map((p) => p.name) }));
   return { token, otherToken, sessionIds, securityToken: row.security_token, headers, victim: { login: victim.login, password: victim.password }, methods, renew };
