@@ -22,8 +22,10 @@ export interface TetherClientOptions {
   acceptLanguage?: string;
   /** X-Client-Fingerprint on every request, when given. */
   clientFingerprint?: string;
+  /** A session opened earlier (e.g. by another process of the same client, with the same headers) to resume. */
+  sessionId?: string;
   fetch?: typeof fetch;
-  /** Seconds before the bearer's expires_in runs out when it is renewed (default a tenth of its lifetime, at most 60). */
+  /** Seconds before the bearer's expires_in runs out when it is renewed (default a tenth of its lifetime, from 1 to 60). */
   renewBefore?: number;
 }
 
@@ -60,6 +62,7 @@ export class TetherClient {
     this.#options = options;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#url = options.url.replace(/\/+$/, '');
+    this.#sessionId = options.sessionId;
   }
 
   /** The current session id (undefined before login() or after logout()). */
@@ -207,7 +210,8 @@ export class TetherClient {
       });
     }
     const lifetime = typeof body.expires_in === 'number' ? body.expires_in : 3600;
-    const margin = this.#options.renewBefore ?? Math.min(60, lifetime / 10);
+    // At least a second: a JWT's exp counts whole seconds, so a token can end up to a second early.
+    const margin = this.#options.renewBefore ?? Math.min(60, Math.max(1, lifetime / 10));
     this.#token = { value: body.access_token, renewAt: Date.now() + Math.max(0, lifetime - margin) * 1000 };
     return body.access_token;
   }
