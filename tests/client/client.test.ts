@@ -15,16 +15,19 @@ let idle: TestTether;
 let shortToken: TestTether;
 /** the defaults. */
 let t: TestTether;
+/** one session per user: a second login ends the first (reason cap). */
+let capped: TestTether;
 
 test.before(async () => {
-  [idle, shortToken, t] = await Promise.all([
+  [idle, shortToken, t, capped] = await Promise.all([
     startTestTether({ SESSION_IDLE_TIMEOUT: '2' }),
     startTestTether({ ACCESS_TOKEN_TTL: '2', SESSION_IDLE_TIMEOUT: '600' }),
     startTestTether(),
+    startTestTether({ MAX_SESSIONS_PER_USER: '1' }),
   ]);
 });
 test.after(async () => {
-  await Promise.all([idle, shortToken, t].map((x) => x?.close()));
+  await Promise.all([idle, shortToken, t, capped].map((x) => x?.close()));
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -143,6 +146,21 @@ test('a session revoked (or logged out) is not a lapse: SESSION_REQUIRED raised,
   assert.is(error.errorCode, 'SESSION_REQUIRED');
   assert.is(error.message, 'Session required');
   assert.is(recorder.calls('users.login').length, 1);
+});
+
+test('a session ended by the per-user cap (SESSION_REQUIRED, reason cap): logged in again once', async () => {
+  const { client, user, app, recorder } = await clientFor(capped);
+  const first = await client.login();
+  // The same user logs in elsewhere: with MAX_SESSIONS_PER_USER=1 that ends the client's session.
+  const elsewhere = new TetherClient({ url: capped.url, clientId: app.id, clientSecret: app.secret });
+  await elsewhere.login({ login: user.login, password: user.password });
+  const me = await client.me();
+  assert.ok(me.user.id > 0);
+  assert.is.not(client.sessionId, first.session_id);
+  assert.equal(recorder.errorCodes(), ['SESSION_REQUIRED']);
+  const refused = recorder.exchanges.map((e) => e.answer as { error?: { data?: { reason?: string } } }).find((a) => a.error);
+  assert.is(refused?.error?.data?.reason, 'cap');
+  assert.is(recorder.calls('users.login').length, 2);
 });
 
 test('a refused hijack: another User-Agent on the same session gives SESSION_INVALID, never retried', async () => {
