@@ -6,8 +6,8 @@ import type { ContextFor, Requirements } from '../auth/requirements.ts';
 
 export type Handler<P, R, C extends CallContext = CallContext> = (params: P, ctx: C) => Promise<R>;
 
-export interface MethodSpec<P extends TSchema, R extends TSchema, Q extends Requirements> {
-  name: string;
+export interface MethodSpec<P extends TSchema, R extends TSchema, Q extends Requirements, N extends string = string> {
+  name: N;
   summary: string;
   params: P;
   result: R;
@@ -25,8 +25,20 @@ export interface AnyMethod {
   handler: Handler<unknown, unknown, CallContext>;
 }
 
-export function defineMethod<P extends TSchema, R extends TSchema, const Q extends Requirements>(
-  spec: MethodSpec<P, R, Q>,
-): AnyMethod {
-  return spec as unknown as AnyMethod;
+/**
+ * What defineMethod answers: the erased form the registry stores, still carrying its name, params and
+ * result types (type level only, nothing at run time) so the client (client/methods.ts) derives every
+ * method's signature from this one declaration with a type-only import.
+ */
+export interface TypedMethod<N extends string, P extends TSchema, R extends TSchema> extends AnyMethod {
+  name: N;
+  params: P;
+  result: R;
+  readonly __types?: { params: Static<P>; result: Static<R> };
+}
+
+export function defineMethod<P extends TSchema, R extends TSchema, const Q extends Requirements, const N extends string>(
+  spec: MethodSpec<P, R, Q, N>,
+): TypedMethod<N, P, R> {
+  return spec as unknown as TypedMethod<N, P, R>;
 }
