@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { buildServices, closeServices } from './buildServices.ts';
 import { DataDirInUse } from './stores/dataDirLock.ts';
+import { checkDataDir } from './preflight.ts';
 import { hashPassword } from './auth/passwords.ts';
 import { passwordRefusal, PASSWORD_POLICY } from './auth/passwordPolicy.ts';
 import { hashOf, isWellFormed, prefixOf } from './sessions/sessionId.ts';
@@ -217,6 +218,7 @@ export async function main(argv: string[]): Promise<number> {
   let services: Services;
   try {
     const config = loadConfig();
+    await checkDataDir(config.dataDir); // exit 2 naming DATA_DIR, not a stack trace from deep in a store
     // Embedded with a server running on DATA_DIR: through that server's database, which it migrated.
     services = await buildServices(config, createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr as never), {
       role: 'cli',

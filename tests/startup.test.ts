@@ -38,10 +38,13 @@ async function refusedAtStart(extra: NodeJS.ProcessEnv, variable: string) {
   if (!extra.DATA_DIR) assert.not.ok(existsSync(join(dataDir, 'pglite')), 'the embedded database was not even opened');
 }
 
-test('an unusable DATA_DIR exits 2 naming DATA_DIR', async () => {
+test('an unusable DATA_DIR exits 2 naming DATA_DIR, the server and the command line', async () => {
   const file = join(tempDir(), 'a-file');
   writeFileSync(file, 'not a directory');
   await refusedAtStart({ DATA_DIR: join(file, 'data') }, 'DATA_DIR');
+  const run = await runCli(['users', 'list', '--json'], embeddedEnv(join(file, 'data')));
+  assert.is(run.code, 2, showRun(run));
+  assert.ok(run.stderr.includes('DATA_DIR'), showRun(run));
 });
 
 test('a HOST that cannot be resolved, or not bound here, exits 2 naming HOST', async () => {

@@ -132,10 +132,13 @@ async function openEmbedded(dataDir: string, lock: DataDirLock): Promise<Databas
     },
     async close() {
       unpublish();
-      await sql.end({ timeout: 5 });
-      await socket.stop();
-      await engine.close();
-      lock.release();
+      try {
+        await sql.end({ timeout: 5 });
+        await socket.stop();
+        await engine.close();
+      } finally {
+        lock.release();
+      }
     },
   };
 }
