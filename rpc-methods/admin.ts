@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { defineMethod } from '../server/rpc/method.ts';
 import { RpcError } from '../server/errors.ts';
 import { sessionStatistics } from '../server/stores/statistics.ts';
+import { idleDeadline } from '../server/sessions/idleDeadline.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
 const ADMIN = { admin: true, scope: 'admin' } as const;
@@ -20,10 +21,11 @@ export const sessionsList = defineMethod({
   ),
   result: Type.Object({
     sessions: Type.Array(
-      Type.Object({ id: Type.Integer(), user_id: Type.Integer(), login: Type.String(), client_id: Type.String(), ip: Type.String(), user_agent: Type.String(), login_at: DateTime, last_activity: DateTime, expires_at: DateTime }),
+      Type.Object({ id: Type.Integer(), user_id: Type.Integer(), login: Type.String(), client_id: Type.String(), ip: Type.String(), user_agent: Type.String(), login_at: DateTime, last_activity: DateTime, expires_at: DateTime, absolute_expires_at: DateTime }),
     ),
   }),
   requires: ADMIN,
+  target: ['user_id'],
   async handler(params, ctx) {
     const rows = await ctx.services.sessionRows.listActive({ userId: params.user_id, limit: params.limit ?? 100, offset: params.offset ?? 0 });
     return {
@@ -36,7 +38,9 @@ export const sessionsList = defineMethod({
         user_agent: r.user_agent,
         login_at: r.login_at.toISOString(),
         last_activity: r.last_activity.toISOString(),
-        expires_at: r.expires_at.toISOString(),
+        // The idle deadline, as in `me`; the row's expires_at is the absolute end.
+        expires_at: idleDeadline(r.last_activity, r.expires_at, ctx.services.config.sessionIdleTimeout).toISOString(),
+        absolute_expires_at: r.expires_at.toISOString(),
       })),
     };
   },
@@ -48,6 +52,7 @@ export const sessionsRevoke = defineMethod({
   params: Type.Object({ id: Type.Optional(Type.Integer({ minimum: 1 })), user_id: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false }),
   result: Type.Object({ revoked: Type.Integer() }),
   requires: ADMIN,
+  target: ['id', 'user_id'],
   async handler(params, ctx) {
     const { sessions, log } = ctx.services;
     let revoked: number;
