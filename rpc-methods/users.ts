@@ -5,6 +5,7 @@ import { RpcError } from '../server/errors.ts';
 import { verifyPassword } from '../server/auth/passwords.ts';
 import { publicUser } from '../server/stores/userStore.ts';
 import { hashPrefixOf, prefixOf } from '../server/sessions/sessionId.ts';
+import { loginForLog } from '../server/auth/loginForLog.ts';
 import { assertNotThrottled, recordLoginFailure, recordLoginSuccess } from '../server/auth/loginThrottle.ts';
 
 const User = Type.Object({ id: Type.Integer(), login: Type.String(), name: Type.String(), is_admin: Type.Boolean() });
@@ -44,7 +45,7 @@ export const login = defineMethod({
     // Same work, same answer whether the user exists or not.
     const ok = await verifyPassword(user?.password_hash, params.password);
     if (!user || !ok) {
-      log.warn({ request_id: ctx.requestId, login: name.slice(0, 64), client_id: ctx.client.id, ip: ctx.peer.ip }, '[LOGIN FAILED] invalid credentials');
+      log.warn({ request_id: ctx.requestId, ...loginForLog(name), client_id: ctx.client.id, ip: ctx.peer.ip }, '[LOGIN FAILED] invalid credentials');
       await recordLoginFailure(ctx, name);
       throw new RpcError('AUTHENTICATION_FAILED', 'The login or the password is wrong.');
     }
