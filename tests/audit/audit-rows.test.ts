@@ -395,6 +395,30 @@ test('admin.audit.query: limit 0 or 501 and a bad cursor are -32602 naming the f
   assert.ok((await query(admin, { limit: 500 })).body.result, 'limit 500 is fine');
 });
 
+test('admin.audit.query: a cursor id beyond bigint and dates beyond PostgreSQL\'s range are -32602 naming the field, not 500', async () => {
+  const admin = await loggedIn(t, { admin: true, scopes: ['admin'] });
+  const now = new Date().toISOString();
+  const cursors = [`${now}|99999999999999999999`, `${now}|9223372036854775808`, `${now}|9007199254740993`, `+275760-09-13T00:00:00.000Z|1`, `-271821-04-20T00:00:00.000Z|1`];
+  for (const raw of cursors) {
+    const res = await query(admin, { cursor: Buffer.from(raw).toString('base64url') });
+    assert.is(res.status, 200, res.text);
+    assert.is(res.body.error?.code, -32602, `${raw}: ${res.text}`);
+    assert.is(res.body.error.data.field, 'cursor');
+  }
+  for (const field of ['from', 'to']) {
+    for (const value of ['+275760-09-13T00:00:00Z', '-271821-04-20T00:00:00Z', '+010000-01-01T00:00:00Z', '-000001-01-01T00:00:00Z']) {
+      const res = await query(admin, { [field]: value });
+      assert.is(res.body.error?.code, -32602, `${field}=${value}: ${res.text}`);
+      assert.is(res.body.error.data.field, field);
+      assert.match(res.body.error.data.detail, field);
+      // On /api/v1 the HTTP status is the error's: 400, not 500.
+      const odoo = await t.odoo('admin/audit/query', { session_id: admin.sessionId, [field]: value }, admin.headers);
+      assert.is(odoo.status, 400, odoo.text);
+    }
+  }
+  assert.ok((await query(admin, { from: '0001-01-01T00:00:00Z', to: '9999-12-31T23:59:59Z', limit: 1 })).body.result, 'the widest range is fine');
+});
+
 test('admin.audit.query is refused for a non-admin: 403 Forbidden (user without admin, client without scope)', async () => {
   const plain = await loggedIn(t);
   const scoped = await loggedIn(t, { admin: false, scopes: ['admin'] });
