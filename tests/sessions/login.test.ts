@@ -134,9 +134,9 @@ test('missing password: -32602 with data.field "password"', async () => {
   assertError(res, 'INVALID_PARAMS', 'Invalid params', 400);
   assert.is(res.body.error.code, -32602);
   assert.is(res.body.error.data.field, 'password');
-  // Protocol errors answer HTTP 200 on the Odoo path too.
+  // On the Odoo path a protocol error too answers its error.status.
   const odoo = await t.odoo('users/login', { login: user.login }, headers);
-  assertError(odoo, 'INVALID_PARAMS', 'Invalid params', 400, 200);
+  assertError(odoo, 'INVALID_PARAMS', 'Invalid params', 400, 400);
   assert.is(odoo.body.error.data.field, 'password');
   assert.is(await sessionsOf(user.id), 0);
 });
