@@ -36,6 +36,12 @@ export function userStore(sql: Sql) {
       const rows = await sql<UserRow[]>`select * from users order by id`;
       return rows.map((r) => ({ ...r, id: Number(r.id) }));
     },
+    /** A new password for an existing user (the demo's, when its credentials file is lost). */
+    async setPasswordHash(login: string, passwordHash: string): Promise<UserRow | undefined> {
+      const [row] = await sql<UserRow[]>`
+        update users set password_hash = ${passwordHash}, updated_at = now() where lower(login) = lower(${login}) returning *`;
+      return row && { ...row, id: Number(row.id) };
+    },
     async setActive(login: string, active: boolean): Promise<UserRow | undefined> {
       const [row] = await sql<UserRow[]>`
         update users set is_active = ${active}, updated_at = now() where lower(login) = lower(${login}) returning *`;
