@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { defineMethod } from '../server/rpc/method.ts';
 import { RpcError } from '../server/errors.ts';
 import { sessionStatistics } from '../server/stores/statistics.ts';
+import { idleDeadline } from '../server/sessions/idleDeadline.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
 const ADMIN = { admin: true, scope: 'admin' } as const;
@@ -20,10 +21,11 @@ export const sessionsList = defineMethod({
   ),
   result: Type.Object({
     sessions: Type.Array(
-      Type.Object({ id: Type.Integer(), user_id: Type.Integer(), login: Type.String(), client_id: Type.String(), ip: Type.String(), user_agent: Type.String(), login_at: DateTime, last_activity: DateTime, expires_at: DateTime }),
+      Type.Object({ id: Type.Integer(), user_id: Type.Integer(), login: Type.String(), client_id: Type.String(), ip: Type.String(), user_agent: Type.String(), login_at: DateTime, last_activity: DateTime, expires_at: DateTime, absolute_expires_at: DateTime }),
     ),
   }),
   requires: ADMIN,
+  target: ['user_id'],
   async handler(params, ctx) {
     const rows = await ctx.services.sessionRows.listActive({ userId: params.user_id, limit: params.limit ?? 100, offset: params.offset ?? 0 });
     return {
@@ -36,7 +38,9 @@ export const sessionsList = defineMethod({
         user_agent: r.user_agent,
         login_at: r.login_at.toISOString(),
         last_activity: r.last_activity.toISOString(),
-        expires_at: r.expires_at.toISOString(),
+        // The idle deadline, as in `me`; the row's expires_at is the absolute end.
+        expires_at: idleDeadline(r.last_activity, r.expires_at, ctx.services.config.sessionIdleTimeout).toISOString(),
+        absolute_expires_at: r.expires_at.toISOString(),
       })),
     };
   },
@@ -48,6 +52,7 @@ export const sessionsRevoke = defineMethod({
   params: Type.Object({ id: Type.Optional(Type.Integer({ minimum: 1 })), user_id: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false }),
   result: Type.Object({ revoked: Type.Integer() }),
   requires: ADMIN,
+  target: ['id', 'user_id'],
   async handler(params, ctx) {
     const { sessions, log } = ctx.services;
     let revoked: number;
@@ -86,6 +91,7 @@ export const usersSetAdmin = defineMethod({
   summary: "Grants or takes a user's admin flag; the user's sessions see it at their next call.",
   params: Type.Object({ user_id: Type.Integer({ minimum: 1, maximum: 9007199254740991 }), is_admin: Type.Boolean() }, { additionalProperties: false }),
   result: Type.Object({ user_id: Type.Integer(), login: Type.String(), is_admin: Type.Boolean() }),
+  target: ['user_id'],
   requires: ADMIN,
   async handler(params, ctx) {
     const { users, log } = ctx.services;
@@ -102,6 +108,7 @@ export const clientsSetScopes = defineMethod({
   summary: "Sets an OAuth client's scopes: a scope removed is refused at the next call, one added comes with the client's next token.",
   params: Type.Object({ client_id: Type.String({ minLength: 1, maxLength: 100 }), scopes: Type.Array(Scope, { maxItems: 50, uniqueItems: true }) }, { additionalProperties: false }),
   result: Type.Object({ client_id: Type.String(), scopes: Type.Array(Type.String()) }),
+  target: ['client_id'],
   requires: ADMIN,
   async handler(params, ctx) {
     const client = await ctx.services.clients.setScopes(params.client_id, params.scopes);

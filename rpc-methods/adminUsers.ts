@@ -46,6 +46,7 @@ export const usersCreate = defineMethod({
     { additionalProperties: false },
   ),
   result: Type.Object({ user: AdminUser }),
+  target: ['login'],
   requires: ADMIN,
   async handler(params, ctx) {
     await assertAcceptablePassword(params.password, 'password');
@@ -70,6 +71,7 @@ export const usersDisable = defineMethod({
   summary: "Disables a user and ends all their sessions (reason user_disabled); their logins answer USER_INACTIVE.",
   params: Type.Object({ user_id: UserId }, { additionalProperties: false }),
   result: Type.Object({ user: AdminUser, sessions_ended: Type.Integer() }),
+  target: ['user_id'],
   requires: ADMIN,
   async handler(params, ctx) {
     // An admin locking themselves out is a mistake; another admin (or the command line) can do it.
@@ -89,6 +91,7 @@ export const usersEnable = defineMethod({
   summary: 'Enables a disabled user: they can log in again.',
   params: Type.Object({ user_id: UserId }, { additionalProperties: false }),
   result: Type.Object({ user: AdminUser }),
+  target: ['user_id'],
   requires: ADMIN,
   async handler(params, ctx) {
     const user = await fromStore(ctx.services.users.setActiveById(params.user_id, true), 'user store');
@@ -103,6 +106,7 @@ export const usersResetPassword = defineMethod({
   summary: "Sets a user's password and ends all their sessions (reason password_reset).",
   params: Type.Object({ user_id: UserId, new_password: Type.String({ minLength: 1, maxLength: 1024, description: PASSWORD_POLICY }) }, { additionalProperties: false }),
   result: Type.Object({ user: AdminUser, sessions_ended: Type.Integer() }),
+  target: ['user_id'],
   requires: ADMIN,
   async handler(params, ctx) {
     await assertAcceptablePassword(params.new_password, 'new_password');

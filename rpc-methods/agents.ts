@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { defineMethod } from '../server/rpc/method.ts';
 import { RpcError } from '../server/errors.ts';
-import type { AgentRow } from '../server/stores/agentStore.ts';
+import type { AgentRow, Change } from '../server/stores/agentStore.ts';
 
 const Agent = Type.Object({
   id: Type.Integer(),
@@ -21,6 +21,13 @@ const view = (a: AgentRow) => ({ ...a, created_at: a.created_at.toISOString(), u
 const found = (a: AgentRow | undefined, id: number) => {
   if (!a) throw new RpcError('NOT_FOUND', `No agent ${id}`);
   return view(a);
+};
+
+/** The answer to a change of an agent: its new state, or FORBIDDEN (someone else's), or NOT_FOUND. */
+const changed = (change: Change, id: number) => {
+  if (change.outcome === 'forbidden') throw new RpcError('FORBIDDEN', `Agent ${id} belongs to another user: only its creator or an admin user may change it`);
+  if (change.outcome === 'missing') throw new RpcError('NOT_FOUND', `No agent ${id}`);
+  return view(change.agent);
 };
 
 export const list = defineMethod({
@@ -50,6 +57,7 @@ export const get = defineMethod({
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   result: Agent,
   requires: { session: true },
+  target: ['id'],
   handler: async (params, ctx) => found(await ctx.services.agents.get(params.id), params.id),
 });
 
@@ -62,20 +70,34 @@ export const create = defineMethod({
   handler: async (params, ctx) => view(await ctx.services.agents.create(params, ctx.user.id)),
 });
 
+const actorOf = (user: { id: number; is_admin: boolean }) => ({ userId: user.id, isAdmin: user.is_admin });
+
 export const update = defineMethod({
   name: 'agents.update',
-  summary: "Changes an agent's name or description.",
+  summary: "Changes an agent's name or description. Its creator or an admin user only.",
   params: Type.Object({ id: Id, name: Type.Optional(Name), description: Type.Optional(Description) }, { additionalProperties: false }),
   result: Agent,
   requires: { session: true },
-  handler: async (params, ctx) => found(await ctx.services.agents.update(params.id, params), params.id),
+  target: ['id'],
+  handler: async (params, ctx) => changed(await ctx.services.agents.update(params.id, params, actorOf(ctx.user)), params.id),
 });
 
 export const deactivate = defineMethod({
   name: 'agents.deactivate',
-  summary: 'Marks an agent inactive (it stays readable by id).',
+  summary: 'Marks an agent inactive (it stays readable by id). Its creator or an admin user only.',
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   result: Agent,
   requires: { session: true },
-  handler: async (params, ctx) => found(await ctx.services.agents.deactivate(params.id), params.id),
+  target: ['id'],
+  handler: async (params, ctx) => changed(await ctx.services.agents.deactivate(params.id, actorOf(ctx.user)), params.id),
+});
+
+export const activate = defineMethod({
+  name: 'agents.activate',
+  summary: 'Marks an inactive agent active again. Its creator or an admin user only.',
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  result: Agent,
+  requires: { session: true },
+  target: ['id'],
+  handler: async (params, ctx) => changed(await ctx.services.agents.activate(params.id, actorOf(ctx.user)), params.id),
 });

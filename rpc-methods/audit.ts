@@ -10,10 +10,19 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union(
 /** Opaque to clients: the (at, id) of the last row of a page. */
 const encodeCursor = (row: { at: Date; id: number }) => Buffer.from(`${row.at.toISOString()}|${row.id}`).toString('base64url');
 
+// What PostgreSQL's timestamptz takes as an ISO string from postgres.js: four-digit years (a Date
+// beyond them serialises as +010000-... or -000001-..., which PostgreSQL refuses).
+const FIRST_MS = new Date('0001-01-01T00:00:00.000Z').getTime();
+const LAST_MS = new Date('9999-12-31T23:59:59.999Z').getTime();
+const inRange = (date: Date) => !Number.isNaN(date.getTime()) && date.getTime() >= FIRST_MS && date.getTime() <= LAST_MS;
+
 function decodeCursor(cursor: string): { at: Date; id: number } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const date = new Date(at ?? '');
-  if (Number.isNaN(date.getTime()) || !/^\d+$/.test(id ?? '')) throw new RpcError('INVALID_PARAMS', 'cursor is not one this service gave out: pass next_cursor unchanged', { field: 'cursor' });
+  // Audit ids are bigserial: anything past 2^53 - 1 was never given out (and is beyond bigint at 2^63).
+  if (!inRange(date) || !/^\d{1,16}$/.test(id ?? '') || Number(id) > Number.MAX_SAFE_INTEGER) {
+    throw new RpcError('INVALID_PARAMS', 'cursor is not one this service gave out: pass next_cursor unchanged', { field: 'cursor' });
+  }
   return { at: date, id: Number(id) };
 }
 
@@ -21,6 +30,7 @@ function dateParam(value: string | undefined, field: string): Date | undefined {
   if (value === undefined) return undefined;
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) throw new RpcError('INVALID_PARAMS', `${field} must be an ISO 8601 date-time`, { field });
+  if (!inRange(date)) throw new RpcError('INVALID_PARAMS', `${field} must be between 0001-01-01 and 9999-12-31`, { field });
   return date;
 }
 
@@ -58,6 +68,8 @@ export const query = defineMethod({
         session_hash_prefix: Nullable(Type.String()),
         ip: Nullable(Type.String()),
         user_agent: Nullable(Type.String()),
+        target_id: Nullable(Type.String()),
+        client_request_id: Nullable(Type.String()),
       }),
     ),
     next_cursor: Nullable(Type.String()),

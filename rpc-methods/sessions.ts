@@ -2,6 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { defineMethod } from '../server/rpc/method.ts';
 import { RpcError } from '../server/errors.ts';
+import { idleDeadline } from '../server/sessions/idleDeadline.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
 
@@ -24,7 +25,7 @@ export const list = defineMethod({
   params: Type.Object({}, { additionalProperties: false }),
   result: Type.Object({
     sessions: Type.Array(
-      Type.Object({ id: Type.Integer(), ip: Type.String(), user_agent: Type.String(), client_id: Type.String(), login_at: DateTime, last_activity: DateTime, expires_at: DateTime, current: Type.Boolean() }),
+      Type.Object({ id: Type.Integer(), ip: Type.String(), user_agent: Type.String(), client_id: Type.String(), login_at: DateTime, last_activity: DateTime, expires_at: DateTime, absolute_expires_at: DateTime, current: Type.Boolean() }),
     ),
   }),
   requires: { session: true },
@@ -38,14 +39,18 @@ export const list = defineMethod({
         .filter((r) => r.session_hash === ctx.session.hash || now - r.last_activity.getTime() <= config.sessionIdleTimeout * 1000)
         .map((r) => {
           const current = r.session_hash === ctx.session.hash;
+          // This call is the current session's activity: its idle clock restarts now.
+          const lastActivity = current ? new Date() : r.last_activity;
           return {
             id: r.id,
             ip: r.ip,
             user_agent: r.user_agent,
             client_id: r.client_id,
             login_at: r.login_at.toISOString(),
-            last_activity: (current ? new Date() : r.last_activity).toISOString(),
-            expires_at: r.expires_at.toISOString(),
+            last_activity: lastActivity.toISOString(),
+            // expires_at is the idle deadline, as in `me`; the row's expires_at is the absolute end.
+            expires_at: idleDeadline(lastActivity, r.expires_at, config.sessionIdleTimeout).toISOString(),
+            absolute_expires_at: r.expires_at.toISOString(),
             current,
           };
         }),
@@ -59,6 +64,7 @@ export const revoke = defineMethod({
   params: Type.Object({ id: Type.Optional(Type.Integer({ minimum: 1 })), all_others: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
   result: Type.Object({ revoked: Type.Integer() }),
   requires: { session: true },
+  target: ['id'],
   async handler(params, ctx) {
     const { sessions, log } = ctx.services;
     if (params.all_others === true) {

@@ -46,7 +46,7 @@ export const login = defineMethod({
     // Same work, same answer whether the user exists or not.
     const ok = await verifyPassword(user?.password_hash, params.password);
     if (!user || !ok) {
-      log.warn({ request_id: ctx.requestId, login: loginForLog(name), client_id: ctx.client.id, ip: ctx.peer.ip }, '[LOGIN FAILED] invalid credentials');
+      log.warn({ request_id: ctx.requestId, ...loginForLog(name), client_id: ctx.client.id, ip: ctx.peer.ip }, '[LOGIN FAILED] invalid credentials');
       throw new RpcError('AUTHENTICATION_FAILED', 'The login or the password is wrong.');
     }
     await slot.succeeded();

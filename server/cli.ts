@@ -11,10 +11,14 @@ import { passwordRefusal, PASSWORD_POLICY } from './auth/passwordPolicy.ts';
 import { hashOf, isWellFormed, prefixOf } from './sessions/sessionId.ts';
 import type { Services } from './services.ts';
 import { diagnose } from './sessions/doctor.ts';
+import { demoFile, ensureDemo, howToCall } from './demo.ts';
 
 const USAGE = `usage: tether <command> [--json]
+  help, --help, -h                           this text
   serve                                      run the server
   migrate                                    apply pending sql/ migrations
+  demo                                       makes (once) the demo OAuth client (scope admin) and the admin
+                                             user demo; prints their credentials and a curl flow
   users add --login L [--name N] [--admin] --password-stdin
                                              the password: ${PASSWORD_POLICY}
   users list
@@ -26,33 +30,55 @@ const USAGE = `usage: tether <command> [--json]
   clients revoke ID                          disables the client: its tokens are refused
   clients set-scopes ID "scope ..."          a scope removed is refused at the next call; one
                                              added comes with the client's next token
-  sessions list [--user L]
-  sessions revoke <session_id>               ends one session (the raw id a user gave you)
-  sessions doctor <session_id> [--ua UA --ip IP --lang LANG --client-fingerprint F]
+  sessions list [--user L]                   the ID column is what --id takes
+  sessions revoke --id N                     ends one session by the id sessions list shows
+  sessions revoke --session-id-stdin         ends one session by the raw id a user gave you, read from
+                                             standard input (kept out of ps and the shell history)
+  sessions revoke <session_id>               the same, the raw id as an argument
+  sessions doctor --session-id-stdin | <session_id> [--ua UA --ip IP --lang LANG --client-fingerprint F]
                                              walks the troubleshooting guide for one session;
                                              exit 0 when the server would accept it, 1 when not`;
 
 class Usage extends Error {}
 class Failure extends Error {}
 
-type Flags = { json: boolean; login?: string; name?: string; admin: boolean; 'password-stdin': boolean; scopes?: string; user?: string; ua?: string; ip?: string; lang?: string; 'client-fingerprint'?: string };
+type Flags = {
+  json: boolean;
+  login?: string;
+  name?: string;
+  admin: boolean;
+  'password-stdin': boolean;
+  'session-id-stdin': boolean;
+  id?: string;
+  scopes?: string;
+  user?: string;
+  ua?: string;
+  ip?: string;
+  lang?: string;
+  'client-fingerprint'?: string;
+};
 type Out = { data: Record<string, unknown>; text: string; exitCode?: 0 | 1 };
 
-async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw new Usage('--password-stdin reads the password from standard input: pipe it in');
+async function readStdin(flag: '--password-stdin' | '--session-id-stdin'): Promise<string> {
+  if (process.stdin.isTTY) throw new Usage(`${flag} reads from standard input: pipe it in`);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-const table = (rows: Record<string, unknown>[]) =>
-  rows.length ? rows.map((r) => Object.values(r).map((v) => (v instanceof Date ? v.toISOString() : String(v ?? ''))).join('\t')).join('\n') : '(none)';
+/** Tab-separated, a header line of upper-case column names first (the keys of --json's objects). */
+const table = (columns: readonly string[], rows: Record<string, unknown>[]) =>
+  [
+    columns.map((c) => c.toUpperCase()).join('\t'),
+    ...rows.map((r) => columns.map((c) => (r[c] instanceof Date ? (r[c] as Date).toISOString() : String(r[c] ?? ''))).join('\t')),
+    ...(rows.length ? [] : ['(none)']),
+  ].join('\n');
 
 async function users(s: Services, action: string | undefined, args: string[], f: Flags): Promise<Out> {
   if (action === 'add') {
     if (!f.login) throw new Usage('users add needs --login');
     if (!f['password-stdin']) throw new Usage('users add needs --password-stdin (never a password on the command line)');
-    const password = await readStdin();
+    const password = await readStdin('--password-stdin');
     const refusal = await passwordRefusal(password);
     if (refusal) throw new Failure(`password refused (${refusal.rule}): it ${refusal.message}`);
     if (await s.users.findByLogin(f.login)) throw new Failure(`a user with login ${f.login} already exists`);
@@ -61,7 +87,7 @@ async function users(s: Services, action: string | undefined, args: string[], f:
   }
   if (action === 'list') {
     const rows = (await s.users.list()).map((u) => ({ id: u.id, login: u.login, name: u.name, is_admin: u.is_admin, is_active: u.is_active }));
-    return { data: { users: rows }, text: table(rows) };
+    return { data: { users: rows }, text: table(['id', 'login', 'name', 'is_admin', 'is_active'], rows) };
   }
   if (action === 'disable' || action === 'enable') {
     const login = args[0];
@@ -89,13 +115,14 @@ async function clients(s: Services, action: string | undefined, args: string[], 
     const scopes = scopesOf(f.scopes ?? '');
     const { client, secret } = await s.clients.create(f.name, scopes);
     return {
-      data: { client: { id: client.id, name: client.name, scopes: client.scopes }, client_secret: secret },
+      // client_id and client_secret at the top level: RFC 7591's names for a registration response.
+      data: { client: { id: client.id, name: client.name, scopes: client.scopes }, client_id: client.id, client_secret: secret },
       text: `client ${client.name} created\nclient_id:     ${client.id}\nclient_secret: ${secret}\n(the secret is shown once: store it now)`,
     };
   }
   if (action === 'list') {
     const rows = (await s.clients.list()).map((c) => ({ id: c.id, name: c.name, scopes: c.scopes.join(' '), is_active: c.is_active, created_at: c.created_at }));
-    return { data: { clients: rows }, text: table(rows) };
+    return { data: { clients: rows }, text: table(['id', 'name', 'scopes', 'is_active', 'created_at'], rows) };
   }
   if (action === 'revoke') {
     const id = args[0];
@@ -112,6 +139,23 @@ async function clients(s: Services, action: string | undefined, args: string[], 
     return { data: { client: { id: client.id, scopes: client.scopes } }, text: `client ${client.id} scopes: ${client.scopes.join(' ') || '(none)'}` };
   }
   throw new Usage(`unknown clients command: ${action ?? '(none)'}`);
+}
+
+/** The numeric id `sessions list` shows. */
+function rowId(value: string): number {
+  if (!/^[1-9]\d{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) throw new Usage(`--id takes the numeric id sessions list shows, not ${JSON.stringify(value.slice(0, 20))}`);
+  return Number(value);
+}
+
+/** The raw session id: from standard input with --session-id-stdin (never in ps or a history), else the argument. */
+async function sessionIdOf(args: string[], f: Flags, command: string): Promise<string> {
+  if (f['session-id-stdin']) {
+    if (args.length) throw new Usage(`${command} takes the session_id either from --session-id-stdin or as an argument, not both`);
+    return (await readStdin('--session-id-stdin')).trim();
+  }
+  const sessionId = args[0];
+  if (sessionId === undefined) throw new Usage(`${command} needs a session_id: --session-id-stdin (piped in) or as an argument`);
+  return sessionId;
 }
 
 async function sessions(s: Services, action: string | undefined, args: string[], f: Flags): Promise<Out> {
@@ -132,19 +176,23 @@ async function sessions(s: Services, action: string | undefined, args: string[],
       last_activity: r.last_activity,
       expires_at: r.expires_at,
     }));
-    return { data: { sessions: rows }, text: table(rows) };
+    return { data: { sessions: rows }, text: table(['id', 'login', 'client_id', 'ip', 'user_agent', 'login_at', 'last_activity', 'expires_at'], rows) };
   }
   if (action === 'revoke') {
-    const sessionId = args[0];
-    if (!sessionId) throw new Usage('sessions revoke needs a session_id');
+    if (f.id !== undefined) {
+      if (args.length || f['session-id-stdin']) throw new Usage('sessions revoke takes one of --id N, --session-id-stdin or a session_id');
+      const id = rowId(f.id);
+      if (!(await s.sessions.endById(id, 'revoked'))) throw new Failure(`no active session with id ${id}`);
+      return { data: { revoked: true, id }, text: `session ${id} revoked` };
+    }
+    const sessionId = await sessionIdOf(args, f, 'sessions revoke');
     if (!isWellFormed(sessionId)) throw new Failure('that is not a session_id: expected 60-100 characters of A-Z a-z 0-9 _ -');
     const ended = await s.sessions.end(hashOf(sessionId), 'revoked');
     if (!ended) throw new Failure(`no active session ${prefixOf(sessionId)}...`);
     return { data: { revoked: true, session: prefixOf(sessionId) }, text: `session ${prefixOf(sessionId)}... revoked` };
   }
   if (action === 'doctor') {
-    const sessionId = args[0];
-    if (sessionId === undefined) throw new Usage('sessions doctor needs a session_id');
+    const sessionId = await sessionIdOf(args, f, 'sessions doctor');
     const diagnosis = await diagnose(s, { sessionId, ua: f.ua, ip: f.ip, lang: f.lang, clientFingerprint: f['client-fingerprint'] });
     const mark = { pass: 'ok  ', fail: 'FAIL', warn: 'warn', skip: 'skip' } as const;
     const v = diagnosis.verdict;
@@ -159,7 +207,36 @@ remedy: ${v.remedy}`,
   throw new Usage(`unknown sessions command: ${action ?? '(none)'}`);
 }
 
-const STRING_OPTIONS = new Set(['--login', '--name', '--scopes', '--user', '--ua', '--ip', '--lang', '--client-fingerprint']);
+/** The demo client and user on whatever stores are configured, made once; their credentials and a curl flow. */
+async function demo(s: Services, action: string | undefined): Promise<Out> {
+  if (action !== undefined) throw new Usage('demo takes no arguments');
+  let outcome;
+  try {
+    outcome = await ensureDemo(s);
+  } catch (err) {
+    throw new Failure((err as Error).message);
+  }
+  const { demo: credentials, created } = outcome;
+  const host = ['0.0.0.0', '::', ''].includes(s.config.host) ? '127.0.0.1' : s.config.host.includes(':') ? `[${s.config.host}]` : s.config.host;
+  const url = `http://${host}:${s.config.port}`;
+  const made = [created.client && 'a new demo client', created.user && 'the user demo', created.password_reset && 'a new password for the user demo'].filter(Boolean);
+  return {
+    data: { ...credentials, scopes: ['admin'], created, credentials_file: demoFile(s), url },
+    text: [
+      made.length ? `made: ${made.join(', ')}` : 'the demo client and user already exist (unchanged)',
+      `client_id:     ${credentials.client_id}`,
+      `client_secret: ${credentials.client_secret}`,
+      `login:         ${credentials.login}`,
+      `password:      ${credentials.password}`,
+      `(kept in ${demoFile(s)}, mode 0600; the user is an admin and the client has scope admin: not for a production database)`,
+      '',
+      `The whole flow against ${url} (start the server with \`make run\` first):`,
+      howToCall(url, credentials),
+    ].join('\n'),
+  };
+}
+
+const STRING_OPTIONS = new Set(['--login', '--name', '--scopes', '--user', '--ua', '--ip', '--lang', '--client-fingerprint', '--id']);
 
 /**
  * A session id is base64url, so about one in 64 begins with '-', and parseArgs would take it for an
@@ -185,6 +262,8 @@ export async function main(argv: string[]): Promise<number> {
         name: { type: 'string' },
         admin: { type: 'boolean', default: false },
         'password-stdin': { type: 'boolean', default: false },
+        'session-id-stdin': { type: 'boolean', default: false },
+        id: { type: 'string' },
         scopes: { type: 'string' },
         user: { type: 'string' },
         ua: { type: 'string' },
@@ -205,14 +284,19 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`tether: ${message}${code === 2 ? `\n${USAGE}` : ''}`);
     return code;
   };
-  if (flags.help || !command) return command ? (console.log(USAGE), 0) : fail(2, 'a command is required');
+  // Help opens no store: it answers even where the configuration or the stores would not.
+  if (flags.help || command === 'help') {
+    console.log(flags.json ? JSON.stringify({ ok: true, usage: USAGE }) : USAGE);
+    return 0;
+  }
+  if (!command) return fail(2, 'a command is required');
 
   if (command === 'serve') {
     const { serve } = await import('./main.ts');
     await serve();
     return -1; // keeps running
   }
-  const run = { users, clients, sessions, migrate: null } as const;
+  const run = { users, clients, sessions, demo, migrate: null } as const;
   if (!(command in run)) return fail(2, `unknown command: ${command}`);
 
   let services: Services;
@@ -231,7 +315,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     // buildServices has already applied the migrations (or the running server had).
-    const out: Out = command === 'migrate' ? { data: { migrated: true }, text: 'migrations applied' } : await run[command as 'users' | 'clients' | 'sessions'](services, action, rest, flags);
+    const out: Out = command === 'migrate' ? { data: { migrated: true }, text: 'migrations applied' } : await run[command as 'users' | 'clients' | 'sessions' | 'demo'](services, action, rest, flags);
     console.log(flags.json ? JSON.stringify({ ok: true, ...out.data }) : out.text);
     return out.exitCode ?? 0;
   } catch (err) {

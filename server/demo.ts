@@ -1,10 +1,12 @@
-// The first embedded start creates a demo OAuth client (scope admin) and an admin user, and keeps
-// their credentials under dataDir so `make run` can print a working curl every time. Embedded only.
+// The demo OAuth client (scope admin) and admin user `demo`: made on the first embedded start, or by
+// `tether demo` on any stores. Their credentials are kept under dataDir (mode 0600) so `make run` can
+// print a working curl every time; a secret is never stored in the database, so credentials that no
+// longer work there are replaced, never recovered.
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Services } from './services.ts';
-import { hashPassword } from './auth/passwords.ts';
+import { hashPassword, verifyPassword } from './auth/passwords.ts';
 
 export interface DemoCredentials {
   client_id: string;
@@ -13,20 +15,77 @@ export interface DemoCredentials {
   password: string;
 }
 
-export async function ensureDemo(services: Services): Promise<DemoCredentials> {
-  const file = join(services.config.dataDir, 'demo-credentials.json');
+export const DEMO_LOGIN = 'demo';
+const DEMO_NAME = 'Demo User';
+
+export const demoFile = (services: Services) => join(services.config.dataDir, 'demo-credentials.json');
+
+async function readDemoFile(services: Services): Promise<Partial<DemoCredentials>> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as DemoCredentials;
+    return JSON.parse(await readFile(demoFile(services), 'utf8')) as Partial<DemoCredentials>;
   } catch {
-    const { client, secret } = await services.clients.create('demo', ['admin']);
-    const password = randomBytes(12).toString('base64url');
-    const existing = await services.users.findByLogin('demo');
-    if (!existing) await services.users.create({ login: 'demo', passwordHash: await hashPassword(password), name: 'Demo User', isAdmin: true });
-    const demo = { client_id: client.id, client_secret: secret, login: 'demo', password };
-    await writeFile(file, JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
-    services.log.info({ client_id: client.id, login: 'demo' }, 'demo client and user created (embedded mode)');
-    return demo;
+    return {};
   }
+}
+
+/** The kept credentials, when both still work on these stores (active client, active demo user). */
+export async function existingDemo(services: Services): Promise<DemoCredentials | undefined> {
+  const kept = await readDemoFile(services);
+  if (!kept.client_id || !kept.client_secret || !kept.password) return undefined;
+  const client = await services.clients.authenticate(kept.client_id, kept.client_secret);
+  const user = await services.users.findByLogin(DEMO_LOGIN);
+  if (!client?.is_active || !user?.is_active || !(await verifyPassword(user.password_hash, kept.password))) return undefined;
+  return { client_id: kept.client_id, client_secret: kept.client_secret, login: DEMO_LOGIN, password: kept.password };
+}
+
+export interface DemoOutcome {
+  demo: DemoCredentials;
+  /** What this call made: nothing when the kept credentials still worked. */
+  created: { client: boolean; user: boolean; password_reset: boolean };
+}
+
+/**
+ * Idempotent: kept credentials that still work are returned as they are; otherwise what is missing is
+ * made (a new demo client; the user `demo`, or a new password for it when it is the demo's own user).
+ * A user `demo` that the demo did not make (not an admin named "Demo User") is left alone: an error.
+ */
+export async function ensureDemo(services: Services): Promise<DemoOutcome> {
+  const kept = await readDemoFile(services);
+  const created = { client: false, user: false, password_reset: false };
+  let client = kept.client_id && kept.client_secret ? await services.clients.authenticate(kept.client_id, kept.client_secret) : undefined;
+  let clientId = kept.client_id ?? '';
+  let clientSecret = kept.client_secret ?? '';
+  if (!client?.is_active || !client.scopes.includes('admin')) {
+    const made = await services.clients.create('demo', ['admin']);
+    client = made.client;
+    clientId = made.client.id;
+    clientSecret = made.secret;
+    created.client = true;
+  }
+
+  let password = kept.password ?? '';
+  const user = await services.users.findByLogin(DEMO_LOGIN);
+  if (!user) {
+    password = randomBytes(12).toString('base64url');
+    await services.users.create({ login: DEMO_LOGIN, passwordHash: await hashPassword(password), name: DEMO_NAME, isAdmin: true });
+    created.user = true;
+  } else if (!user.is_admin || user.name !== DEMO_NAME) {
+    throw new Error(`a user with login ${DEMO_LOGIN} exists and is not the demo's (not an admin named "${DEMO_NAME}"): left alone`);
+  } else if (!user.is_active) {
+    throw new Error(`the demo user is disabled: \`tether users enable ${DEMO_LOGIN}\` first`);
+  } else if (!password || !(await verifyPassword(user.password_hash, password))) {
+    password = randomBytes(12).toString('base64url');
+    await services.users.setPasswordHash(user.id, await hashPassword(password));
+    created.password_reset = true;
+  }
+
+  const demo = { client_id: clientId, client_secret: clientSecret, login: DEMO_LOGIN, password };
+  if (created.client || created.user || created.password_reset) {
+    await mkdir(services.config.dataDir, { recursive: true });
+    await writeFile(demoFile(services), JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
+    services.log.info({ client_id: clientId, login: DEMO_LOGIN, ...created }, 'demo client and user ready');
+  }
+  return { demo, created };
 }
 
 /** The whole flow as copy-paste shell: token, login, a protected call, logout. */

@@ -30,7 +30,7 @@ export const CATALOGUE = {
   STORAGE_UNAVAILABLE: { message: 'Session storage unavailable', status: 503, code: -32053, title: 'Session Storage Unavailable' },
   NOT_FOUND: { message: 'Not found', status: 404, code: -32004, title: 'Not Found' },
 
-  // JSON-RPC protocol errors (HTTP 200 on both transports; `status` says what HTTP would have).
+  // JSON-RPC protocol errors (on /api/v1 a single request answers this status; /jsonrpc answers 200).
   PARSE_ERROR: { message: 'Parse error', status: 400, code: -32700, title: 'Parse Error' },
   INVALID_REQUEST: { message: 'Invalid Request', status: 400, code: -32600, title: 'Invalid Request' },
   BATCH_TOO_LARGE: { message: 'Invalid Request', status: 400, code: -32600, title: 'Batch Too Large' },
@@ -46,8 +46,6 @@ export const CATALOGUE = {
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof CATALOGUE;
-
-const PROTOCOL_CODES = new Set([-32700, -32600, -32601, -32602, -32603]);
 
 /** A failure a handler, decorator or the transport raises on purpose: it renders as its catalogue entry. */
 export class RpcError extends Error {
@@ -70,11 +68,6 @@ export class RpcError extends Error {
 
   get status(): number {
     return CATALOGUE[this.errorCode].status;
-  }
-
-  /** Protocol errors answer HTTP 200 on both transports. */
-  get isProtocol(): boolean {
-    return PROTOCOL_CODES.has(CATALOGUE[this.errorCode].code);
   }
 }
 

@@ -5,7 +5,7 @@ import { preflight } from './preflight.ts';
 import { DataDirInUse } from './stores/dataDirLock.ts';
 import { createLogger } from './log.ts';
 import { startTether } from './start.ts';
-import { ensureDemo, howToCall } from './demo.ts';
+import { demoFile, ensureDemo, existingDemo, howToCall } from './demo.ts';
 
 /** A configuration a person must fix: the message names the variable; exit 2 before anything is opened. */
 function refuse(err: unknown): never {
@@ -46,7 +46,9 @@ export async function serve(): Promise<void> {
     throw err;
   }
   log.info({ url: tether.url, database: tether.services.db.kind, cache: tether.services.cache.kind }, 'tether listening');
-  const demo = tether.services.db.kind === 'embedded' ? await ensureDemo(tether.services) : undefined;
+  // Embedded: the demo is made on the first start. Real stores: never made behind the operator's back;
+  // its flow is printed when this DATA_DIR keeps working credentials, else the command that makes them.
+  const demo = tether.services.db.kind === 'embedded' ? (await ensureDemo(tether.services)).demo : await existingDemo(tether.services).catch(() => undefined);
   if (cluster.isPrimary || cluster.worker?.id === 1) console.error(
     [
       '',
@@ -54,7 +56,9 @@ export async function serve(): Promise<void> {
       'Try it:',
       `  curl -s ${tether.url}/jsonrpc -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"system.ping"}'`,
       `  curl -s ${tether.url}/api/v1/system/ping -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"call","params":{}}'`,
-      ...(demo ? ['', `The whole flow with the demo client and user (kept in ${tether.services.config.dataDir}/demo-credentials.json):`, howToCall(tether.url, demo)] : []),
+      ...(demo
+        ? ['', `The whole flow with the demo client and user (kept in ${demoFile(tether.services)}):`, howToCall(tether.url, demo)]
+        : ['', 'No demo client and user on this database (or none whose credentials this DATA_DIR keeps). To make them (an admin user: not on a production database):', '  npx tether demo']),
       '',
     ].join('\n'),
   );

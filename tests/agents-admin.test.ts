@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { realStores, startTestTether, type TestTether } from './support/tether.ts';
-import { clientHeaders, loggedIn, newClient, tokenFor } from './support/fixtures.ts';
+import { clientHeaders, loggedIn, newClient, tokenFor, unique } from './support/fixtures.ts';
 
 let t: TestTether;
 let s: Awaited<ReturnType<typeof loggedIn>>;
@@ -18,8 +18,8 @@ test.after(async () => {
 
 type Res = Awaited<ReturnType<TestTether['rpc']>>;
 
-function invalidParams(res: Res, field: string) {
-  assert.is(res.status, 200, res.text);
+function invalidParams(res: Res, field: string, httpStatus = 200) {
+  assert.is(res.status, httpStatus, res.text);
   assert.ok(res.body?.error, `expected an error, got ${res.text}`);
   assert.is(res.body.error.code, -32602, res.text);
   assert.is(res.body.error.message, 'Invalid params');
@@ -153,10 +153,10 @@ test('agents.list: limit outside 1-100, a negative offset and wrong types are -3
   assert.is((await s.call('agents.list', { limit: 3 })).body.result.limit, 3);
 });
 
-test('agents.get/update/deactivate of a missing id: the catalogue NOT_FOUND (404 on /api/v1)', async () => {
+test('agents.get/update/deactivate/activate of a missing id: the catalogue NOT_FOUND (404 on /api/v1)', async () => {
   const [{ max }] = await t.services.db.sql`select coalesce(max(id), 0)::bigint as max from agents`;
   const missing = Number(max) + 1000;
-  for (const method of ['agents.get', 'agents.deactivate']) {
+  for (const method of ['agents.get', 'agents.deactivate', 'agents.activate']) {
     const res = await s.call(method, { id: missing });
     assert.is(res.status, 200, res.text);
     assert.is(res.body.error.code, -32004);
@@ -178,6 +178,98 @@ test('agents.get/update/deactivate of a missing id: the catalogue NOT_FOUND (404
   invalidParams(await s.call('agents.get', {}), 'id');
   invalidParams(await s.call('agents.get', { id: 0 }), 'id');
   invalidParams(await s.call('agents.get', { id: '1' }), 'id');
+});
+
+// ------------------------------------------------------------------------- agents belong to their creator
+
+const ownerRid = () => unique('own');
+
+async function auditRowsOf(clientRequestId: string) {
+  await t.services.audit.flush();
+  return t.services.db.sql`select request_id, client_request_id, method, status, error_code, user_id, target_id from api_access_log where client_request_id = ${clientRequestId}`;
+}
+
+test("agents.update/deactivate/activate of another user's agent: FORBIDDEN (403 on /api/v1), the row unchanged, the audit row names the agent", async () => {
+  const owner = await loggedIn(t);
+  const intruder = await loggedIn(t);
+  const a = (await owner.call('agents.create', { name: 'Mine', description: 'owned' })).body.result;
+  const inactive = (await owner.call('agents.create', { name: 'Resting' })).body.result;
+  assert.ok((await owner.call('agents.deactivate', { id: inactive.id })).body.result, 'the creator deactivates');
+  const before = await agentRow(a.id);
+  const inactiveBefore = await agentRow(inactive.id);
+
+  const attempts: [string, Record<string, unknown>][] = [
+    ['agents.update', { id: a.id, name: 'Stolen', description: 'taken' }],
+    ['agents.deactivate', { id: a.id }],
+    ['agents.activate', { id: inactive.id }],
+  ];
+  for (const [method, params] of attempts) {
+    const id = ownerRid();
+    const res = await intruder.call(method, params, { 'x-request-id': id });
+    forbidden(res);
+    assert.not.ok(res.text.includes('Stolen'));
+    const [row] = await auditRowsOf(id);
+    assert.ok(row, `an audit row for ${method}`);
+    assert.is(row.method, method);
+    assert.is(row.status, 403);
+    assert.is(row.error_code, 'FORBIDDEN');
+    assert.is(Number(row.user_id), intruder.user.id);
+    assert.is(row.target_id, String(params.id), `${method}: target_id is the agent's id`);
+    // On /api/v1 the HTTP status is the error's.
+    forbidden(await t.odoo(method.replace('.', '/'), { session_id: intruder.sessionId, ...params }, intruder.headers), 403);
+  }
+  assert.equal(await agentRow(a.id), before, 'the agent is unchanged, updated_at included');
+  assert.equal(await agentRow(inactive.id), inactiveBefore, 'the inactive agent stays inactive');
+
+  // A batch of the intruder's attempts, 20 times, beside the owner's own update: every attempt refused.
+  for (let round = 0; round < 20; round++) {
+    const batch = [
+      { jsonrpc: '2.0', id: 1, method: 'agents.update', params: { session_id: intruder.sessionId, id: a.id, name: `Stolen ${round}` } },
+      { jsonrpc: '2.0', id: 2, method: 'agents.deactivate', params: { session_id: intruder.sessionId, id: a.id } },
+    ];
+    const [refused, own] = await Promise.all([t.post('/jsonrpc', batch, intruder.headers), owner.call('agents.update', { id: a.id, name: `Mine ${round}` })]);
+    assert.is(refused.status, 200);
+    for (const answer of refused.body) assert.is(answer.error?.data?.error_code, 'FORBIDDEN', JSON.stringify(answer));
+    assert.is(own.body.result?.name, `Mine ${round}`, own.text);
+  }
+  const after = await agentRow(a.id);
+  assert.is(after.name, 'Mine 19');
+  assert.is(after.is_active, true);
+});
+
+test('agents.update/deactivate/activate: the creator and an admin user may; the audit rows carry target_id', async () => {
+  const owner = await loggedIn(t);
+  const admin = await loggedIn(t, { admin: true });
+  const a = (await owner.call('agents.create', { name: 'Shared' })).body.result;
+  const steps: [typeof owner, string, Record<string, unknown>, (row: any) => void][] = [
+    [owner, 'agents.update', { id: a.id, description: 'by the owner' }, (row) => assert.is(row.description, 'by the owner')],
+    [owner, 'agents.deactivate', { id: a.id }, (row) => assert.is(row.is_active, false)],
+    [owner, 'agents.activate', { id: a.id }, (row) => assert.is(row.is_active, true)],
+    [admin, 'agents.update', { id: a.id, name: 'Renamed by admin' }, (row) => assert.is(row.name, 'Renamed by admin')],
+    [admin, 'agents.deactivate', { id: a.id }, (row) => assert.is(row.is_active, false)],
+    [admin, 'agents.activate', { id: a.id }, (row) => assert.is(row.is_active, true)],
+    [owner, 'agents.get', { id: a.id }, (row) => assert.is(row.is_active, true)],
+  ];
+  for (const [who, method, params, check] of steps) {
+    const id = ownerRid();
+    const res = await who.call(method, params, { 'x-request-id': id });
+    assert.is(res.status, 200, res.text);
+    assert.ok(res.body.result, `${method}: ${res.text}`);
+    const row = await agentRow(a.id);
+    check(row);
+    assert.is(res.body.result.is_active, row.is_active);
+    assert.is(res.body.result.name, row.name);
+    assert.is(Number(row.created_by), owner.user.id, 'the creator stays the creator');
+    const [audit] = await auditRowsOf(id);
+    assert.ok(audit, `an audit row for ${method}`);
+    assert.is(audit.status, 200);
+    assert.is(audit.target_id, String(a.id), `${method}: target_id`);
+    assert.is(Number(audit.user_id), who.user.id);
+  }
+  // A method that names no object leaves target_id empty.
+  const id = ownerRid();
+  await owner.call('agents.list', { limit: 1 }, { 'x-request-id': id });
+  assert.is((await auditRowsOf(id))[0]?.target_id, null);
 });
 
 test('agents.create: a missing, empty or too long name is -32602 naming the field, and writes nothing', async () => {
@@ -217,10 +309,10 @@ test('Odoo path /api/v1/agents is agents.list (session in X-Openerp-Session-Id)'
     res.body.result.items.map((x: { id: number }) => x.id),
     direct.body.result.items.map((x: { id: number }) => x.id),
   );
-  // Trailing slash too; and its validation errors are the same -32602 (HTTP 200: a protocol error).
+  // Trailing slash too; and its validation errors are the same -32602 (HTTP 400 on /api/v1, as every error's status).
   const slash = await t.odoo('agents/', { limit: 1 }, { ...s.headers, 'x-openerp-session-id': s.sessionId });
   assert.is(slash.body.result.limit, 1);
-  invalidParams(await t.odoo('agents', { limit: 101 }, { ...s.headers, 'x-openerp-session-id': s.sessionId }), 'limit');
+  invalidParams(await t.odoo('agents', { limit: 101 }, { ...s.headers, 'x-openerp-session-id': s.sessionId }), 'limit', 400);
   // Without the session: 401 on /api/v1.
   const anon = await t.odoo('agents', {}, s.headers);
   assert.is(anon.status, 401);
@@ -269,7 +361,10 @@ test('admin.sessions.list: active sessions with who, where and when; no secrets'
   assert.is(sessions[0].user_agent, 'TestClient/1.0');
   assert.is(sessions[0].ip, row.ip);
   assert.is(new Date(sessions[0].login_at).getTime(), row.login_at.getTime());
-  assert.is(new Date(sessions[0].expires_at).getTime(), row.expires_at.getTime());
+  // expires_at is the idle deadline (last activity + idle timeout, at most the absolute end).
+  assert.is(new Date(sessions[0].expires_at).getTime(), row.last_activity.getTime() + t.config.sessionIdleTimeout * 1000);
+  assert.is(new Date(sessions[0].absolute_expires_at).getTime(), row.expires_at.getTime());
+  assert.ok(Date.parse(sessions[0].expires_at) < Date.parse(sessions[0].absolute_expires_at));
   assert.not.ok(res.text.includes(other.sessionId), 'no raw session id');
   assert.not.ok(res.text.includes(row.session_hash), 'no session hash');
   assert.not.ok(res.text.includes(row.security_token), 'no security token');

@@ -31,7 +31,8 @@ function cli(args: string[], stdin = '', env: NodeJS.ProcessEnv = cliEnv): Promi
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    // Generous: an embedded command opens PGlite itself, which takes tens of seconds on a busy machine.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -94,7 +95,7 @@ const bob = { login: unique('bob'), password: unique('bobpw') };
 let adminClient: { id: string; secret: string };
 let spareClient: { id: string; secret: string };
 let spareToken: string;
-let sessionsOf: { a1: string; a2: string; b: string; headers: Record<string, string>; bobHeaders: Record<string, string> };
+let sessionsOf: { a1: string; a2: string; a3: string; a4: string; b: string; headers: Record<string, string>; bobHeaders: Record<string, string> };
 
 test.after(() => {
   rmSync(dataDir, { recursive: true, force: true });
@@ -112,6 +113,21 @@ test('bad usage exits 2 with the usage text on stderr and nothing on stdout', as
   const out = jsonOf(asJson);
   assert.is(out.ok, false);
   assert.ok(String(out.error).includes('frobnicate'));
+});
+
+test('--help, -h and help print the usage on stdout and exit 0, opening no store', async () => {
+  // Stores that cannot be reached and a configuration that would be refused: help answers anyway.
+  const broken = { ...cliEnv, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', JWT_SECRET: '' };
+  const runs = await Promise.all([cli(['--help'], '', broken), cli(['-h'], '', broken), cli(['help'], '', broken), cli(['sessions', '--help'], '', broken)]);
+  for (const r of runs) {
+    assert.is(r.code, 0, show(r));
+    assert.ok(r.stdout.startsWith('usage: tether <command>'), show(r));
+    for (const line of ['sessions revoke --id N', '--session-id-stdin', 'demo']) assert.ok(r.stdout.includes(line), `usage mentions ${line}\n${show(r)}`);
+    assert.is(r.stderr, '', show(r));
+  }
+  const asJson = await cli(['help', '--json'], '', broken);
+  const out = ok(asJson);
+  assert.ok(String(out.usage).startsWith('usage: tether <command>'));
 });
 
 test('configuration errors exit 2, unreachable stores exit 1, each explained on stderr', async () => {
@@ -176,7 +192,9 @@ test('clients add --scopes admin --json prints the secret once; clients list nev
   assert.type(out.client.id, 'string');
   assert.type(out.client_secret, 'string');
   assert.ok(out.client_secret.length >= 32);
-  adminClient = { id: out.client.id, secret: out.client_secret };
+  // RFC 7591's names at the top level, beside the client object.
+  assert.is(out.client_id, out.client.id);
+  adminClient = { id: out.client_id, secret: out.client_secret };
 
   const spare = ok(await cli(['clients', 'add', '--name', unique('spare'), '--json']));
   assert.equal(spare.client.scopes, []);
@@ -211,7 +229,9 @@ test('a server on the same stores accepts what the CLI made: the client secret, 
     const a2 = await login(alice, headers);
     const bobHeaders = clientHeaders(spareToken);
     const b = await login(bob, bobHeaders);
-    sessionsOf = { a1, a2, b, headers, bobHeaders };
+    const a3 = await login(alice, headers);
+    const a4 = await login(alice, headers);
+    sessionsOf = { a1, a2, a3, a4, b, headers, bobHeaders };
     // The trailing newline of the pipe is not part of the password.
     const wrong = await t.rpc('users.login', { login: bob.login, password: bob.password + '\n' }, bobHeaders);
     assert.is(wrong.body.error.message, 'Invalid credentials');
@@ -226,18 +246,73 @@ test('sessions list --json: the active sessions, filtered by --user; no session 
   const r = await cli(['sessions', 'list', '--json']);
   const all = ok(r);
   const mine = all.sessions.filter((x: { login: string }) => x.login === alice.login || x.login === bob.login);
-  assert.is(mine.length, 3, show(r));
-  if (!realStores) assert.is(all.sessions.length, 3);
-  for (const sid of [sessionsOf.a1, sessionsOf.a2, sessionsOf.b]) assert.not.ok(r.stdout.includes(sid), 'no raw session id');
+  assert.is(mine.length, 5, show(r));
+  if (!realStores) assert.is(all.sessions.length, 5);
+  for (const sid of [sessionsOf.a1, sessionsOf.a2, sessionsOf.a3, sessionsOf.a4, sessionsOf.b]) assert.not.ok(r.stdout.includes(sid), 'no raw session id');
   assert.not.ok(/security_token|session_hash/.test(r.stdout), show(r));
 
   const onlyAlice = ok(await cli(['sessions', 'list', '--user', alice.login, '--json']));
-  assert.is(onlyAlice.sessions.length, 2);
+  assert.is(onlyAlice.sessions.length, 4);
   for (const x of onlyAlice.sessions) {
     assert.is(x.login, alice.login);
     assert.is(x.client_id, adminClient.id);
     assert.is(x.user_agent, 'TestClient/1.0');
   }
+});
+
+test('sessions list (text): a header line names the columns, then one line per session', async () => {
+  const r = await cli(['sessions', 'list', '--user', alice.login]);
+  assert.is(r.code, 0, show(r));
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines[0].split('\t'), ['ID', 'LOGIN', 'CLIENT_ID', 'IP', 'USER_AGENT', 'LOGIN_AT', 'LAST_ACTIVITY', 'EXPIRES_AT']);
+  assert.is(lines.length, 5, show(r));
+  for (const line of lines.slice(1)) {
+    const [id, login] = line.split('\t');
+    assert.match(id, /^\d+$/);
+    assert.is(login, alice.login);
+  }
+});
+
+/** The numeric id sessions list shows for a session of alice's, by its order of login. */
+async function aliceRowIds(): Promise<number[]> {
+  const out = ok(await cli(['sessions', 'list', '--user', alice.login, '--json']));
+  return out.sessions.map((x: { id: number }) => x.id).sort((a: number, b: number) => a - b);
+}
+
+test('sessions revoke --id N ends the session sessions list shows with that id; bad ids are explained', async () => {
+  const before = await aliceRowIds();
+  assert.is(before.length, 4);
+  // a3 is alice's third login: the third id.
+  const id = before[2];
+  const out = ok(await cli(['sessions', 'revoke', '--id', String(id), '--json']));
+  assert.equal(out, { ok: true, revoked: true, id });
+  assert.equal(await aliceRowIds(), before.filter((x) => x !== id));
+
+  failure(await cli(['sessions', 'revoke', '--id', String(id)]), `no active session with id ${id}`);
+  usage(await cli(['sessions', 'revoke', '--id=-3']), '--id takes the numeric id');
+  usage(await cli(['sessions', 'revoke', '--id', String(before[3]), sessionsOf.a4]), 'one of --id N');
+});
+
+test('sessions revoke --session-id-stdin: the raw id from a pipe, never on the command line or in the output', async () => {
+  const r = await cli(['sessions', 'revoke', '--session-id-stdin', '--json'], sessionsOf.a4 + '\n');
+  const out = ok(r);
+  assert.is(out.revoked, true);
+  assert.ok(sessionsOf.a4.startsWith(out.session));
+  assert.not.ok(r.stdout.includes(sessionsOf.a4) || r.stderr.includes(sessionsOf.a4), 'the whole session id is never printed');
+  failure(await cli(['sessions', 'revoke', '--session-id-stdin'], sessionsOf.a4), 'no active session');
+  usage(await cli(['sessions', 'revoke', '--session-id-stdin', sessionsOf.a2], ''), 'not both');
+  assert.is((await aliceRowIds()).length, 2, 'a1 and a2 remain (a1 until the next test)');
+});
+
+test('sessions doctor --session-id-stdin: the verdict for a piped session id (exit 1 for an ended one)', async () => {
+  const r = await cli(['sessions', 'doctor', '--session-id-stdin', '--json'], sessionsOf.a4 + '\n');
+  assert.is(r.code, 1, show(r));
+  const out = jsonOf(r);
+  assert.is(out.verdict.valid, false, show(r));
+  assert.not.ok(r.stdout.includes(sessionsOf.a4) || r.stderr.includes(sessionsOf.a4), 'the whole session id is never printed');
+  const alive = await cli(['sessions', 'doctor', '--session-id-stdin', '--ua', 'TestClient/1.0', '--ip', '127.0.0.1', '--lang', 'en-US'], sessionsOf.a2);
+  assert.ok(alive.stdout.includes('verdict:'), show(alive));
+  assert.not.ok(alive.stdout.includes(sessionsOf.a2), 'the whole session id is never printed');
 });
 
 test('sessions revoke <session_id> ends exactly that session; unknown or malformed ids are explained failures', async () => {
@@ -279,6 +354,10 @@ test('after the CLI: the server refuses what it ended, and the rows say why', as
     assert.is(revoked.body.error.data.error_code, 'SESSION_REQUIRED');
     const kept = await t.rpc('me', { session_id: a2 }, headers);
     assert.ok(kept.body.result, `the other session lives on: ${kept.text}`);
+    for (const ended of [sessionsOf.a3, sessionsOf.a4]) {
+      const res = await t.rpc('me', { session_id: ended }, headers);
+      assert.is(res.body.error?.message, 'Session required', `revoked by --id / --session-id-stdin: ${res.text}`);
+    }
 
     // Bob's session ended with him; checked with a fresh token from a working client, so only the session is judged.
     const bobSession = await t.rpc('me', { session_id: b }, headers);
@@ -309,6 +388,8 @@ test('after the CLI: the server refuses what it ended, and the rows say why', as
         [alice.login, false, 'revoked'],
         [alice.login, true, null],
         [bob.login, false, 'user_disabled'],
+        [alice.login, false, 'revoked'],
+        [alice.login, false, 'revoked'],
       ],
     );
     const [bobRow] = await sql`select is_active from users where login = ${bob.login}`;
@@ -316,6 +397,64 @@ test('after the CLI: the server refuses what it ended, and the rows say why', as
     const [spareRow] = await sql`select is_active from oauth_clients where id = ${spareClient.id}`;
     assert.is(spareRow.is_active, false);
   });
+});
+
+// ------------------------------------------------------------------------------------------ demo
+
+test('demo: makes the demo client (scope admin) and admin user once, prints their credentials; a server accepts them', async () => {
+  const first = ok(await cli(['demo', '--json']));
+  for (const key of ['client_id', 'client_secret', 'login', 'password']) assert.type(first[key], 'string');
+  assert.is(first.login, 'demo');
+  assert.equal(first.scopes, ['admin']);
+  assert.ok(first.created.client, 'a fresh DATA_DIR keeps no credentials: a client is made');
+  // Again: nothing new, the same credentials.
+  const again = ok(await cli(['demo', '--json']));
+  assert.equal(again.created, { client: false, user: false, password_reset: false });
+  for (const key of ['client_id', 'client_secret', 'login', 'password']) assert.is(again[key], first[key]);
+  // Text: the credentials and the curl flow.
+  const text = await cli(['demo']);
+  assert.is(text.code, 0, show(text));
+  assert.ok(text.stdout.includes(`client_id:     ${first.client_id}`), show(text));
+  assert.ok(text.stdout.includes('curl -s http://127.0.0.1:'), show(text));
+  assert.ok(text.stdout.includes('/api/v1/auth/token'), show(text));
+
+  await withServer(async (t) => {
+    const headers = clientHeaders(await tokenFor(t, { id: first.client_id, secret: first.client_secret }));
+    const login = await t.rpc('users.login', { login: first.login, password: first.password }, headers);
+    assert.ok(login.body?.result?.session_id, login.text);
+    assert.is(login.body.result.user.is_admin, true);
+    const stats = await t.rpc('admin.stats', { session_id: login.body.result.session_id }, headers);
+    assert.type(stats.body.result?.active_sessions, 'number', stats.text);
+  });
+});
+
+/** Starts `make run`'s entry point on these stores, reads its banner, stops it. */
+async function banner(env: NodeJS.ProcessEnv): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env: { ...env, PORT: '0', LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.on('close', resolve));
+  const deadline = Date.now() + 60_000;
+  while (!/Tether is listening[\s\S]*\n\n/.test(stderr) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+  child.kill('SIGTERM');
+  await exited;
+  return stderr;
+}
+
+test('make run: prints the demo flow when DATA_DIR keeps working credentials; on real stores without them, the command that makes them', async () => {
+  const withDemo = await banner(cliEnv);
+  assert.ok(withDemo.includes('The whole flow with the demo client and user'), withDemo);
+  assert.ok(withDemo.includes('/api/v1/auth/token'), withDemo);
+  if (realStores) {
+    const emptyDir = mkdtempSync(join(tmpdir(), 'tether-cli-nodemo-'));
+    try {
+      const without = await banner({ ...cliEnv, DATA_DIR: emptyDir });
+      assert.ok(without.includes('npx tether demo'), without);
+      assert.not.ok(without.includes('/api/v1/auth/token'), 'no flow without credentials');
+    } finally {
+      rmSync(emptyDir, { recursive: true, force: true });
+    }
+  }
 });
 
 test.run();

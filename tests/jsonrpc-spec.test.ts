@@ -15,12 +15,13 @@ test.after(async () => {
 });
 
 let seq = 0;
-/** POST the raw text with a request id of our own, so data.request_id can be checked against it. */
+/** POST the raw text with a request id of our own (kept as client_request_id); data.request_id is the service's, the one in X-Request-Id. */
 async function send(raw: string) {
-  const requestId = `spec-${process.pid}-${++seq}`;
-  const res = await t.post('/jsonrpc', raw, { 'x-request-id': requestId });
-  assert.is(res.headers.get('x-request-id'), requestId, 'X-Request-Id echoed');
-  return { ...res, requestId };
+  const clientRequestId = `spec-${process.pid}-${++seq}`;
+  const res = await t.post('/jsonrpc', raw, { 'x-request-id': clientRequestId });
+  const requestId = res.headers.get('x-request-id') ?? '';
+  assert.match(requestId, /^req_/, "the service's own request id, never the caller's");
+  return { ...res, requestId, clientRequestId };
 }
 
 /** The DESIGN.md error shape: JSON-RPC code/message plus status and an RFC 9457 problem in data. */
@@ -182,7 +183,7 @@ test('notifications are still carried out and logged: one call line each', async
   {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}
 ]`);
   assert.is(res.status, 204);
-  const lines = t.logs.filter((l) => l.msg === 'call' && l.request_id === res.requestId);
+  const lines = t.logs.filter((l) => l.msg === 'call' && l.request_id === res.requestId && l.client_request_id === res.clientRequestId);
   assert.equal(lines.map((l) => l.method).sort(), ['notify_hello', 'notify_sum']);
   assert.ok(lines.every((l) => l.status === 200 && l.error_code === undefined), JSON.stringify(lines));
 });

@@ -175,9 +175,9 @@ test('Odoo-style POST /api/v1/system/ping with method "call" answers', async () 
   assert.is(res.body.result.pong, true);
 });
 
-test('Odoo-style path with a method other than "call" -> -32600', async () => {
+test('Odoo-style path with a method other than "call" -> -32600, HTTP 400', async () => {
   const res = await t.post('/api/v1/system/ping', { jsonrpc: '2.0', id: 7, method: 'system.ping', params: {} });
-  assert.is(res.status, 200, 'protocol errors are HTTP 200 on both paths');
+  assert.is(res.status, 400, 'on /api/v1 a protocol error too answers its error.status');
   assert.is(res.body.id, 7);
   assert.is(res.body.result, undefined);
   assert.is(res.body.error.code, -32600);
@@ -202,6 +202,60 @@ test('a 401-class error: HTTP status is error.status on /api/v1, 200 on /jsonrpc
   assert.is(jsonrpc.body.error.data.instance, '/jsonrpc');
 });
 
+/** A single request on /api/v1 answers error.status; the same body on /jsonrpc answers 200. */
+async function statusOnBothPaths(name: string, odooPath: string, body: unknown, errorCode: string, status: number, code: number) {
+  const odoo = await t.post(odooPath, body);
+  assert.is(odoo.status, status, `${name} on ${odooPath}: ${odoo.text}`);
+  assert.is(odoo.body.error.status, status);
+  assert.is(odoo.body.error.code, code);
+  assert.is(odoo.body.error.data.error_code, errorCode, odoo.text);
+  const jsonrpcBody = typeof body === 'string' ? body : { ...(body as object), method: odooPath.slice('/api/v1/'.length).replace(/\//g, '.') };
+  const jsonrpc = await t.post('/jsonrpc', jsonrpcBody);
+  assert.is(jsonrpc.status, 200, `${name} on /jsonrpc: ${jsonrpc.text}`);
+  assert.is(jsonrpc.body.error.status, status);
+}
+
+test('one status rule: on /api/v1 a single request answers error.status for every error, protocol errors included; /jsonrpc answers 200', async () => {
+  await statusOnBothPaths('parse error', '/api/v1/system/ping', '{"jsonrpc": "2.0", "method": ', 'PARSE_ERROR', 400, -32700);
+  await statusOnBothPaths('empty body', '/api/v1/system/ping', '', 'PARSE_ERROR', 400, -32700);
+  const wrongVersion = await t.post('/api/v1/system/ping', { jsonrpc: '1.0', id: 1, method: 'call' });
+  assert.is(wrongVersion.status, 400, wrongVersion.text);
+  assert.is(wrongVersion.body.error.data.error_code, 'INVALID_REQUEST');
+  const notAnObject = await t.post('/api/v1/system/ping', '42');
+  assert.is(notAnObject.status, 400, notAnObject.text);
+  assert.is(notAnObject.body.error.data.error_code, 'INVALID_REQUEST');
+  assert.is((await t.post('/jsonrpc', '42')).status, 200);
+  await statusOnBothPaths('invalid params', '/api/v1/system/ping', { jsonrpc: '2.0', id: 1, method: 'call', params: { extra: 1 } }, 'INVALID_PARAMS', 400, -32602);
+  await statusOnBothPaths('params not an object', '/api/v1/system/ping', { jsonrpc: '2.0', id: 1, method: 'call', params: [1] }, 'INVALID_PARAMS', 400, -32602);
+  await statusOnBothPaths('unexpected exception', '/api/v1/test/boom', { jsonrpc: '2.0', id: 1, method: 'call', params: {} }, 'INTERNAL_ERROR', 500, -32603);
+  await statusOnBothPaths('catalogue error', '/api/v1/agents/list', { jsonrpc: '2.0', id: 1, method: 'call', params: {} }, 'AUTH_HEADER_REQUIRED', 401, -32001);
+  // An unknown method: on /api/v1 the path names it, so it is refused before JSON-RPC, 404 as well.
+  assertRefusal(await t.post('/api/v1/no/such', { jsonrpc: '2.0', id: 1, method: 'call', params: {} }), 404, 'PATH_NOT_FOUND');
+  const unknown = await t.post('/jsonrpc', { jsonrpc: '2.0', id: 1, method: 'no.such' });
+  assert.is(unknown.status, 200);
+  assert.is(unknown.body.error.status, 404);
+  assert.is(unknown.body.error.data.error_code, 'METHOD_NOT_FOUND');
+  // A success is 200 on both; a notification 204 on both.
+  assert.is((await t.post('/api/v1/system/ping', { jsonrpc: '2.0', id: 1, method: 'call' })).status, 200);
+  assert.is((await t.post('/api/v1/system/ping', { jsonrpc: '2.0', method: 'call', params: { extra: 1 } })).status, 204);
+});
+
+test('batches answer 200 on both paths: failing elements, an empty batch, an oversized one', async () => {
+  const call = (id: number, params: unknown = {}) => ({ jsonrpc: '2.0', id, method: 'call', params });
+  for (const path of ['/api/v1/system/ping', '/jsonrpc']) {
+    const element = (id: number, params: unknown = {}) => (path === '/jsonrpc' ? { ...call(id, params), method: 'system.ping' } : call(id, params));
+    const mixed = await t.post(path, [element(1), element(2, { extra: 1 }), { jsonrpc: '1.0', id: 3 }]);
+    assert.is(mixed.status, 200, `${path}: ${mixed.text}`);
+    assert.equal(mixed.body.map((r: any) => r.error?.data.error_code ?? 'ok'), ['ok', 'INVALID_PARAMS', 'INVALID_REQUEST']);
+    const empty = await t.post(path, []);
+    assert.is(empty.status, 200, `${path} []: ${empty.text}`);
+    assert.is(empty.body.error.data.error_code, 'INVALID_REQUEST');
+    const oversized = await t.post(path, Array.from({ length: 51 }, (_, i) => element(i + 1)));
+    assert.is(oversized.status, 200, `${path} 51: ${oversized.text}`);
+    assert.is(oversized.body.error.data.error_code, 'BATCH_TOO_LARGE');
+  }
+});
+
 test('a batch on /api/v1 answers 200 even when its elements fail', async () => {
   const call = (id: number) => ({ jsonrpc: '2.0', id, method: 'call', params: {} });
   const res = await t.post('/api/v1/agents', [call(1), call(2)]);
@@ -212,22 +266,50 @@ test('a batch on /api/v1 answers 200 even when its elements fail', async () => {
 
 // --- request ids ----------------------------------------------------------------------------------
 
-test('X-Request-Id: a short printable id is kept and quoted in the error body', async () => {
-  const id = 'client-Req_42.a:b';
-  const res = await t.post('/jsonrpc', { jsonrpc: '2.0', id: 1, method: 'nope' }, { 'x-request-id': id });
-  assert.is(res.headers.get('x-request-id'), id);
-  assert.is(res.body.error.data.request_id, id);
+const auditRowsFor = async (requestId: string) => {
+  await t.services.audit.flush();
+  return t.services.db.sql`select request_id, client_request_id, method from api_access_log where request_id = ${requestId}`;
+};
+
+test("X-Request-Id: the caller's id is kept as client_request_id beside the service's own, never instead of it", async () => {
+  const id = `client-Req_42.a:b-${process.pid}`;
+  const calls = {
+    error: await t.post('/jsonrpc', { jsonrpc: '2.0', id: 1, method: 'nope' }, { 'x-request-id': id }),
+    ok: await t.rpc('system.ping', {}, { 'x-request-id': id }),
+    odoo: await t.odoo('agents', {}, { 'x-request-id': id }),
+    refused: await t.post('/jsonrpc', 'x', { 'content-type': 'text/plain', 'x-request-id': id }),
+  };
+  for (const [name, res] of Object.entries(calls)) {
+    const own = res.headers.get('x-request-id') ?? '';
+    assert.match(own, /^req_[A-Za-z0-9_-]+$/, `${name}: the response carries the service's own id`);
+    if (res.body?.error) assert.is(res.body.error.data.request_id, own, `${name}: the error body quotes the service's id`);
+    const lines = t.logs.filter((l) => l.request_id === own && (l.msg === 'call' || l.msg === 'refused'));
+    assert.is(lines.length, 1, `${name}: one call line with the service's id`);
+    assert.is(lines[0].client_request_id, id, `${name}: the caller's id beside it: ${JSON.stringify(lines)}`);
+    assert.is(t.logs.filter((l) => l.request_id === id).length, 0, "the caller's id is never a log line's request_id");
+    const rows = await auditRowsFor(own);
+    assert.is(rows.length, 1, `${name}: one audit row under the service's id`);
+    assert.is(rows[0].client_request_id, id);
+  }
+  assert.is((await auditRowsFor(id)).length, 0, "the caller's id is never an audit row's request_id");
 });
 
-test('X-Request-Id: too long or with control characters is replaced', async () => {
+test('X-Request-Id: too long or with control characters is not kept at all', async () => {
   for (const bad of ['a'.repeat(65), 'abc\tdef', 'has space', 'quote"d']) {
     const res = await t.post('/jsonrpc', ping(1), { 'x-request-id': bad });
     assert.is(res.status, 200);
-    const given = res.headers.get('x-request-id');
-    assert.ok(given && given !== bad && given.startsWith('req_'), `${JSON.stringify(bad)} -> ${given}`);
+    const given = res.headers.get('x-request-id') ?? '';
+    assert.ok(given.startsWith('req_'), `${JSON.stringify(bad)} -> ${given}`);
+    const [line] = t.logs.filter((l) => l.msg === 'call' && l.request_id === given);
+    assert.ok(line, 'the call is logged');
+    assert.is(line.client_request_id, undefined, `${JSON.stringify(bad)} is not logged`);
+    const [row] = await auditRowsFor(given);
+    assert.is(row.client_request_id, null);
   }
   const longest = 'b'.repeat(64);
-  assert.is((await t.post('/jsonrpc', ping(1), { 'x-request-id': longest })).headers.get('x-request-id'), longest);
+  const res = await t.post('/jsonrpc', ping(1), { 'x-request-id': longest });
+  assert.ok(res.headers.get('x-request-id')?.startsWith('req_'));
+  assert.is((await auditRowsFor(res.headers.get('x-request-id')!))[0].client_request_id, longest, '64 characters are kept');
 });
 
 test('X-Request-Id is on every response: 200, 204, 404, 405, 413, 415, healthz', async () => {
@@ -252,8 +334,8 @@ test('X-Request-Id is on every response: 200, 204, 404, 405, 413, 415, healthz',
 // --- the boundary for the unexpected ----------------------------------------------------------------
 
 test('an unexpected exception -> -32603 with the request id, no internals in the body, the stack in the log', async () => {
-  const requestId = `boom-${process.pid}`;
-  const res = await t.post('/jsonrpc', { jsonrpc: '2.0', id: 'b1', method: 'test.boom' }, { 'x-request-id': requestId });
+  const res = await t.post('/jsonrpc', { jsonrpc: '2.0', id: 'b1', method: 'test.boom' });
+  const requestId = res.headers.get('x-request-id');
   assert.is(res.status, 200);
   assert.is(res.body.id, 'b1');
   assert.is(res.body.error.code, -32603);
@@ -280,7 +362,7 @@ test('one "call" log line per call, with request_id, method, status, error_code,
   await t.post('/jsonrpc', { jsonrpc: '2.0', id: 1, method: 'system.ping' }, { 'x-request-id': okId });
   await t.post('/api/v1/agents', { jsonrpc: '2.0', id: 2, method: 'call', params: {} }, { 'x-request-id': failId });
 
-  const ok = t.logs.filter((l) => l.msg === 'call' && l.request_id === okId);
+  const ok = t.logs.filter((l) => l.msg === 'call' && l.client_request_id === okId);
   assert.is(ok.length, 1);
   assert.is(ok[0].method, 'system.ping');
   assert.is(ok[0].status, 200);
@@ -288,7 +370,7 @@ test('one "call" log line per call, with request_id, method, status, error_code,
   assert.type(ok[0].duration_ms, 'number');
   assert.ok((ok[0].duration_ms as number) >= 0);
 
-  const fail = t.logs.filter((l) => l.msg === 'call' && l.request_id === failId);
+  const fail = t.logs.filter((l) => l.msg === 'call' && l.client_request_id === failId);
   assert.is(fail.length, 1);
   assert.is(fail[0].method, 'agents.list');
   assert.is(fail[0].status, 401);
@@ -299,8 +381,9 @@ test('one "call" log line per call, with request_id, method, status, error_code,
 test('a batch logs one "call" line per element', async () => {
   const id = `log-batch-${process.pid}`;
   await t.post('/jsonrpc', [ping(1), { jsonrpc: '2.0', id: 2, method: 'nope' }, 5], { 'x-request-id': id });
-  const lines = t.logs.filter((l) => l.msg === 'call' && l.request_id === id);
+  const lines = t.logs.filter((l) => l.msg === 'call' && l.client_request_id === id);
   assert.is(lines.length, 3);
+  assert.is(new Set(lines.map((l) => l.request_id)).size, 1, "the batch's elements share the service's request id");
   const codes = lines.map((l) => `${l.method}:${l.status}:${l.error_code ?? '-'}`).sort();
   assert.equal(codes, ['(invalid):400:INVALID_REQUEST', 'nope:404:METHOD_NOT_FOUND', 'system.ping:200:-']);
 });

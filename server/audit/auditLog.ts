@@ -20,9 +20,13 @@ export interface AuditEvent {
   user_agent?: string;
   /** The short reason behind a refusal (fingerprint component, end reason). */
   reason?: string;
+  /** The id of the object the call named (params id, user_id), as text. */
+  target_id?: string;
+  /** The X-Request-Id the caller sent (validated), beside the service's own request_id. */
+  client_request_id?: string;
 }
 
-type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 'session_hash_prefix' | 'ip' | 'user_agent' | 'reason'>> & {
+type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 'session_hash_prefix' | 'ip' | 'user_agent' | 'reason' | 'target_id' | 'client_request_id'>> & {
   event_id: string;
   at: string;
   error_code: string | null;
@@ -32,11 +36,13 @@ type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 's
   ip: string | null;
   user_agent: string | null;
   reason: string | null;
+  target_id: string | null;
+  client_request_id: string | null;
 };
 
 const INSERT_TIMEOUT_MS = 5000;
 
-const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent', 'reason'] as const;
+const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent', 'reason', 'target_id', 'client_request_id'] as const;
 
 export interface AuditOptions {
   sql: Sql;
@@ -106,7 +112,8 @@ export function auditLog(options: AuditOptions) {
     // Rows spooled while we replay land in a fresh file and wait for the next round.
     await rename(spoolFile, replaying).catch(() => {});
     const text = await readFile(replaying, 'utf8').catch(() => '');
-    const rows = text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Row);
+    // A spool written before sql/005 has rows without target_id and client_request_id.
+    const rows = text.split('\n').filter(Boolean).map((line) => ({ target_id: null, client_request_id: null, ...(JSON.parse(line) as Partial<Row>) }) as Row);
     try {
       await insert(rows);
     } catch (err) {
@@ -178,6 +185,8 @@ export function auditLog(options: AuditOptions) {
         ip: event.ip ?? null,
         user_agent: event.user_agent === undefined ? null : pgText(event.user_agent.slice(0, 500)),
         reason: event.reason ?? null,
+        target_id: event.target_id === undefined ? null : pgText(event.target_id.slice(0, 64)),
+        client_request_id: event.client_request_id ?? null,
       });
       if (queue.length >= batchSize && waiting === 0) void flush();
     },

@@ -1,5 +1,11 @@
-// What a log line may show of a login someone typed: its first 3 characters and a short hash, enough
-// to group attempts and match a known login, too little to read a password typed into the wrong field.
+// What a log line may say about a login as typed: a password typed into the login field must not land
+// in the log. Its first 3 characters (enough to recognise a user) and 8 hex characters of its SHA-256
+// (enough to see that attempts repeat the same string, too short to be more than a hint).
 import { createHash } from 'node:crypto';
 
-export const loginForLog = (login: string): string => `${[...login].slice(0, 3).join("")}…#${createHash('sha256').update(login).digest('hex').slice(0, 8)}`;
+export function loginForLog(login: string): { login_prefix: string; login_hash: string } {
+  return {
+    login_prefix: Array.from(login).slice(0, 3).join(''),
+    login_hash: createHash('sha256').update(login).digest('hex').slice(0, 8),
+  };
+}

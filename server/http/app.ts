@@ -7,7 +7,7 @@ import type { Registry } from '../rpc/registry.ts';
 import type { Services } from '../services.ts';
 import { answerRpc, type Envelope } from './rpcRoute.ts';
 import { peerOf, trustedProxies } from './peer.ts';
-import { requestIdFor } from './requestId.ts';
+import { clientRequestIdOf, newRequestId } from './requestId.ts';
 import { elapsedSince } from './elapsed.ts';
 import { readiness } from './health.ts';
 
@@ -22,10 +22,11 @@ function refuse(ctx: Koa.Context, services: Services, errorCode: ErrorCode, deta
   ctx.status = error.status;
   ctx.body = { jsonrpc: '2.0', id: null, error };
   const durationMs = elapsedSince(ctx.state.started as bigint).ms;
-  services.log.info({ request_id: ctx.state.requestId, path: ctx.path, status: error.status, error_code: errorCode, duration_ms: durationMs }, 'refused');
+  services.log.info({ request_id: ctx.state.requestId, client_request_id: ctx.state.clientRequestId, path: ctx.path, status: error.status, error_code: errorCode, duration_ms: durationMs }, 'refused');
   // A refused request is a call too: the audit row names the path, since no method was read.
   services.audit.record({
     request_id: ctx.state.requestId,
+    client_request_id: ctx.state.clientRequestId,
     method: `${ctx.method} ${ctx.path}`,
     status: error.status,
     error_code: errorCode,
@@ -64,12 +65,13 @@ export function createApp(services: Services, registry: Registry, routes: Route[
 
   app.use(async (ctx, next) => {
     ctx.state.started = process.hrtime.bigint();
-    ctx.state.requestId = requestIdFor(ctx.get('x-request-id'));
+    ctx.state.requestId = newRequestId();
+    ctx.state.clientRequestId = clientRequestIdOf(ctx.get('x-request-id'));
     ctx.set('X-Request-Id', ctx.state.requestId);
     try {
       await next();
     } catch (err) {
-      log.error({ err, request_id: ctx.state.requestId, path: ctx.path }, 'unexpected error');
+      log.error({ err, request_id: ctx.state.requestId, client_request_id: ctx.state.clientRequestId, path: ctx.path }, 'unexpected error');
       ctx.status = 500;
       ctx.body = { jsonrpc: '2.0', id: null, error: renderError(err, { requestId: ctx.state.requestId, instance: ctx.path, problemBaseUrl: config.problemBaseUrl }) };
     }
@@ -134,6 +136,7 @@ export function createApp(services: Services, registry: Registry, routes: Route[
       transport,
       pathMethod,
       requestId: ctx.state.requestId,
+      clientRequestId: ctx.state.clientRequestId,
       instance: ctx.path,
       peer: peerOf(ctx.socket.remoteAddress, headers, proxies),
       headers,

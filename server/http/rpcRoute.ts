@@ -13,7 +13,10 @@ export interface Envelope {
   transport: 'jsonrpc' | 'odoo';
   /** Odoo style: the registry name the path gave. */
   pathMethod?: string;
+  /** The service's own request id: the response header, every log line and audit row. */
   requestId: string;
+  /** The caller's X-Request-Id when it was acceptable: logged and audited beside requestId. */
+  clientRequestId?: string;
   instance: string;
   peer: Peer;
   headers: Readonly<Record<string, string | undefined>>;
@@ -43,6 +46,20 @@ function shapeProblem(value: unknown, envelope: Envelope): string | undefined {
   return undefined;
 }
 
+/**
+ * The object a call names, read from its raw params so a refused call (forbidden, invalid params) is
+ * audited with its target too: an integer, or a short printable string; anything else is not kept.
+ */
+function targetOf(names: readonly string[] | undefined, params: unknown): string | undefined {
+  if (!names || typeof params !== 'object' || params === null || Array.isArray(params)) return undefined;
+  for (const name of names) {
+    const value = (params as Record<string, unknown>)[name];
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+    if (typeof value === 'string' && /^[\x21-\x7e]{1,64}$/.test(value)) return value;
+  }
+  return undefined;
+}
+
 /** One log line and one audit row per call, whatever its outcome. */
 function recordCall(services: Services, envelope: Envelope, record: CallRecord, started: bigint, known: boolean): void {
   const { seconds, ms: durationMs } = elapsedSince(started);
@@ -52,6 +69,7 @@ function recordCall(services: Services, envelope: Envelope, record: CallRecord, 
   services.log.info(
     {
       request_id: envelope.requestId,
+      client_request_id: envelope.clientRequestId,
       transport: envelope.transport,
       method: record.method,
       status,
@@ -65,6 +83,8 @@ function recordCall(services: Services, envelope: Envelope, record: CallRecord, 
   );
   services.audit.record({
     request_id: envelope.requestId,
+    client_request_id: envelope.clientRequestId,
+    target_id: record.targetId,
     method: record.method,
     status,
     error_code: errorCode,
@@ -91,7 +111,7 @@ async function answerOne(value: unknown, envelope: Envelope, registry: Registry,
     headers: envelope.headers,
     cookie: envelope.cookie,
     rawParams: r.params,
-    record: { method },
+    record: { method, targetId: targetOf(registry.methods.get(method)?.target, r.params) },
     services,
   };
   let response: JSONRPCResponse | null;
@@ -108,22 +128,30 @@ async function answerOne(value: unknown, envelope: Envelope, registry: Registry,
   return { response, record: ctx.record };
 }
 
-function protocolFailure(errorCode: 'PARSE_ERROR' | 'INVALID_REQUEST' | 'BATCH_TOO_LARGE', detail: string, envelope: Envelope, services: Services): RpcAnswer {
+/**
+ * The one HTTP status rule: on /api/v1 a single request (any body that is not a JSON array, an
+ * unparsable one included) answers error.status, protocol errors too; a batch (a JSON array, even
+ * an empty or oversized one) answers 200; /jsonrpc answers 200 for every JSON-RPC answer.
+ */
+const httpStatus = (envelope: Envelope, batch: boolean, error: { status?: number } | undefined): number =>
+  envelope.transport === 'odoo' && !batch && error ? (error.status ?? 200) : 200;
+
+function protocolFailure(errorCode: 'PARSE_ERROR' | 'INVALID_REQUEST' | 'BATCH_TOO_LARGE', detail: string, envelope: Envelope, services: Services, batch: boolean): RpcAnswer {
   const started = process.hrtime.bigint();
   const error = renderError(new RpcError(errorCode, detail), { requestId: envelope.requestId, instance: envelope.instance, problemBaseUrl: services.config.problemBaseUrl });
   recordCall(services, envelope, { method: envelope.pathMethod ?? '(none)', error }, started, envelope.pathMethod !== undefined);
-  return { body: { jsonrpc: '2.0', id: null, error } as JSONRPCResponse, status: 200, headers: {} };
+  return { body: { jsonrpc: '2.0', id: null, error } as JSONRPCResponse, status: httpStatus(envelope, batch, error), headers: {} };
 }
 
 /** Parsed body in, what to answer out. `parsed` is undefined when the body was not valid JSON. */
 export async function answerRpc(parsed: { ok: true; value: unknown } | { ok: false }, envelope: Envelope, registry: Registry, services: Services): Promise<RpcAnswer> {
-  if (!parsed.ok) return protocolFailure('PARSE_ERROR', 'The body is not valid JSON', envelope, services);
+  if (!parsed.ok) return protocolFailure('PARSE_ERROR', 'The body is not valid JSON', envelope, services, false);
   const body = parsed.value;
 
   if (Array.isArray(body)) {
-    if (body.length === 0) return protocolFailure('INVALID_REQUEST', 'An empty batch is not a request', envelope, services);
+    if (body.length === 0) return protocolFailure('INVALID_REQUEST', 'An empty batch is not a request', envelope, services, true);
     const limit = services.config.batchLimit;
-    if (body.length > limit) return protocolFailure('BATCH_TOO_LARGE', `A batch may hold at most ${limit} requests; this one has ${body.length}`, envelope, services);
+    if (body.length > limit) return protocolFailure('BATCH_TOO_LARGE', `A batch may hold at most ${limit} requests; this one has ${body.length}`, envelope, services, true);
     const answers = await Promise.all(body.map((element) => answerOne(element, envelope, registry, services)));
     const responses = answers.map((a) => a.response).filter((r): r is JSONRPCResponse => r !== null);
     return { body: responses.length ? responses : null, status: 200, headers: {} };
@@ -131,15 +159,6 @@ export async function answerRpc(parsed: { ok: true; value: unknown } | { ok: fal
 
   const { response, record } = await answerOne(body, envelope, registry, services);
   if (!response) return { body: null, status: 200, headers: {} };
-  // On /api/v1 a single request's HTTP status is error.status (harnesses check it with curl);
-  // on /jsonrpc every JSON-RPC answer is 200. Protocol errors are 200 on both.
-  let status = 200;
-  let headers: Record<string, string> = {};
-  if ('error' in response && response.error) {
-    const code = response.error.code;
-    const protocol = code <= -32600 && code >= -32700;
-    if (envelope.transport === 'odoo' && !protocol) status = (response.error as { status?: number }).status ?? 200;
-    headers = { ...record.headers };
-  }
-  return { body: response, status, headers };
+  const error = 'error' in response && response.error ? (response.error as { status?: number }) : undefined;
+  return { body: response, status: httpStatus(envelope, false, error), headers: error ? { ...record.headers } : {} };
 }

@@ -16,7 +16,7 @@ function oauthError(ctx: Koa.Context, services: Services, status: number, error:
   ctx.status = status;
   if (error === 'invalid_client') ctx.set('WWW-Authenticate', 'Basic realm="tether"');
   ctx.body = { error, error_description: description };
-  services.log.info({ request_id: ctx.state.requestId, path: ctx.path, status, error }, '[OAUTH] token request refused');
+  services.log.info({ request_id: ctx.state.requestId, client_request_id: ctx.state.clientRequestId, path: ctx.path, status, error }, '[OAUTH] token request refused');
   return true;
 }
 
@@ -74,7 +74,7 @@ async function issue(ctx: Koa.Context, services: Services, body: Record<string, 
   const ttl = services.config.accessTokenTtl;
   const { token } = signAccessToken(services.keys.access, client.id, requested, ttl);
   ctx.body = { access_token: token, token_type: 'Bearer', expires_in: ttl, scope: requested.join(' ') };
-  services.log.info({ request_id: ctx.state.requestId, client_id: client.id }, '[OAUTH] access token issued');
+  services.log.info({ request_id: ctx.state.requestId, client_request_id: ctx.state.clientRequestId, client_id: client.id }, '[OAUTH] access token issued');
   return true;
 }
 
@@ -86,7 +86,7 @@ async function revoke(ctx: Koa.Context, services: Services, body: Record<string,
   // RFC 7009: an unknown or foreign token is not an error, nothing happens.
   if (verdict.ok && verdict.claims.clientId === client.id) {
     await services.clients.revokeToken(verdict.claims.jti, client.id, new Date(verdict.claims.exp * 1000));
-    services.log.info({ request_id: ctx.state.requestId, client_id: client.id }, '[OAUTH] access token revoked');
+    services.log.info({ request_id: ctx.state.requestId, client_request_id: ctx.state.clientRequestId, client_id: client.id }, '[OAUTH] access token revoked');
   }
   ctx.status = 200;
   ctx.body = { revoked: true };
@@ -103,6 +103,7 @@ export async function tokenRoute(ctx: Koa.Context, services: Services): Promise<
     const body = ctx.body as { error?: string } | undefined;
     services.audit.record({
       request_id: ctx.state.requestId,
+      client_request_id: ctx.state.clientRequestId,
       method: action === issue ? 'auth.token' : 'auth.revoke',
       status: ctx.status,
       error_code: body?.error,
@@ -129,7 +130,7 @@ async function answer(ctx: Koa.Context, services: Services, action: typeof issue
   try {
     return await action(ctx, services, body as Record<string, unknown>);
   } catch (err) {
-    services.log.error({ err: (err as Error).message, request_id: ctx.state.requestId }, '[OAUTH] storage unavailable');
+    services.log.error({ err: (err as Error).message, request_id: ctx.state.requestId, client_request_id: ctx.state.clientRequestId }, '[OAUTH] storage unavailable');
     ctx.status = 503;
     ctx.body = { error: 'temporarily_unavailable', error_description: 'Session storage unavailable' };
     return true;

@@ -22,6 +22,8 @@ export interface CallRecord {
   sessionHashPrefix?: string;
   /** Why a refusal happened, in a word: the mismatched component, the end reason. Audited and counted. */
   reason?: string;
+  /** The id of the object the call names (its method's `target` params), as sent: audited. */
+  targetId?: string;
   /** Set when the call failed: what was answered. */
   error?: JsonRpcErrorBody;
   /** Extra HTTP headers a failure asks for (Retry-After), used when the call is a single request. */

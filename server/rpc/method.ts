@@ -12,6 +12,8 @@ export interface MethodSpec<P extends TSchema, R extends TSchema, Q extends Requ
   params: P;
   result: R;
   requires: Q;
+  /** The params that name the object a call acts on (first present wins): the audit row's target_id. */
+  target?: readonly string[];
   handler: Handler<Static<P>, Static<R>, ContextFor<Q>>;
 }
 
@@ -22,6 +24,7 @@ export interface AnyMethod {
   params: TSchema;
   result: TSchema;
   requires: Requirements;
+  target?: readonly string[];
   handler: Handler<unknown, unknown, CallContext>;
 }
 

@@ -1,4 +1,5 @@
 // agents: the example business domain, protected like the seed's.
+import type postgres from 'postgres';
 import type { Sql } from './database.ts';
 
 export interface AgentRow {
@@ -13,7 +14,36 @@ export interface AgentRow {
 
 const numeric = (r: AgentRow): AgentRow => ({ ...r, id: Number(r.id), created_by: r.created_by === null ? null : Number(r.created_by) });
 
+/** Who may change an agent: its creator, or any admin user. */
+export interface Actor {
+  userId: number;
+  isAdmin: boolean;
+}
+
+/** A change to someone's agent: made, refused (the agent is someone else's), or no such agent. */
+export type Change = { outcome: 'changed'; agent: AgentRow } | { outcome: 'forbidden' } | { outcome: 'missing' };
+
 export function agentStore(sql: Sql) {
+  /**
+   * One statement: the update carries the ownership condition, so no other call can change the owner
+   * between a check and the write; whether the agent exists at all comes from the same snapshot
+   * (agents are never deleted), which tells a refusal from a missing id.
+   */
+  async function change(id: number, actor: Actor, set: postgres.Fragment): Promise<Change> {
+    const [result] = await sql<(Partial<AgentRow> & { present: boolean })[]>`
+      with changed as (
+        update agents set ${set}, updated_at = now()
+         where id = ${id} and (created_by = ${actor.userId} or ${actor.isAdmin}::boolean)
+        returning *)
+      select changed.*, exists (select 1 from agents where id = ${id}) as present
+        from (select 1) as one left join changed on true`;
+    if (result.id !== null && result.id !== undefined) {
+      const { present: _, ...row } = result;
+      return { outcome: 'changed', agent: numeric(row as AgentRow) };
+    }
+    return { outcome: result.present ? 'forbidden' : 'missing' };
+  }
+
   return {
     async list(limit: number, offset: number, includeInactive: boolean): Promise<{ items: AgentRow[]; total: number }> {
       const which = includeInactive ? sql`true` : sql`is_active`;
@@ -33,17 +63,14 @@ export function agentStore(sql: Sql) {
         insert into agents (name, description, created_by) values (${agent.name}, ${agent.description ?? ''}, ${createdBy}) returning *`;
       return numeric(row);
     },
-    async update(id: number, patch: { name?: string; description?: string }): Promise<AgentRow | undefined> {
-      const [row] = await sql<AgentRow[]>`
-        update agents set name = coalesce(${patch.name ?? null}, name),
-                          description = coalesce(${patch.description ?? null}, description),
-                          updated_at = now()
-         where id = ${id} returning *`;
-      return row && numeric(row);
+    update(id: number, patch: { name?: string; description?: string }, actor: Actor): Promise<Change> {
+      return change(id, actor, sql`name = coalesce(${patch.name ?? null}, name), description = coalesce(${patch.description ?? null}, description)`);
     },
-    async deactivate(id: number): Promise<AgentRow | undefined> {
-      const [row] = await sql<AgentRow[]>`update agents set is_active = false, updated_at = now() where id = ${id} returning *`;
-      return row && numeric(row);
+    deactivate(id: number, actor: Actor): Promise<Change> {
+      return change(id, actor, sql`is_active = false`);
+    },
+    activate(id: number, actor: Actor): Promise<Change> {
+      return change(id, actor, sql`is_active = true`);
     },
   };
 }

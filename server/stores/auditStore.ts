@@ -29,6 +29,8 @@ export interface AuditRow {
   session_hash_prefix: string | null;
   ip: string | null;
   user_agent: string | null;
+  target_id: string | null;
+  client_request_id: string | null;
 }
 
 export function auditStore(sql: Sql) {
@@ -36,7 +38,7 @@ export function auditStore(sql: Sql) {
     async query(f: AuditFilter): Promise<AuditRow[]> {
       const all = sql`true`;
       const rows = await sql<AuditRow[]>`
-        select id, at, request_id, method, status, error_code, reason, duration_ms, user_id, client_id, session_hash_prefix, ip, user_agent
+        select id, at, request_id, method, status, error_code, reason, duration_ms, user_id, client_id, session_hash_prefix, ip, user_agent, target_id, client_request_id
           from api_access_log
          where ${f.from ? sql`at >= ${f.from}` : all}
            and ${f.to ? sql`at < ${f.to}` : all}

@@ -2,7 +2,7 @@
 // provoke, each element of a batch, transport refusals and the token endpoint, each with the right
 // columns and never a whole session id. Then the admin views over it: admin.audit.query (filters,
 // newest first, keyset pagination, parameter errors, admin only) and admin.stats (hijacks by
-// component, session ends by reason). Rows are matched by the X-Request-Id each call sends.
+// component, session ends by reason). Rows are matched by the X-Request-Id each call sends (client_request_id).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
@@ -33,6 +33,8 @@ interface AuditRow {
   session_hash_prefix: string | null;
   ip: string | null;
   user_agent: string | null;
+  target_id: string | null;
+  client_request_id: string | null;
 }
 
 const rid = () => unique('aud');
@@ -41,7 +43,8 @@ const fullHash = (sessionId: string) => createHash('sha256').update(sessionId).d
 
 async function rowsOf(requestId: string): Promise<AuditRow[]> {
   await t.services.audit.flush();
-  const rows = await t.services.db.sql<AuditRow[]>`select * from api_access_log where request_id = ${requestId} order by id`;
+  // Each call sends its own X-Request-Id: the row keeps it as client_request_id, beside the service's request_id.
+  const rows = await t.services.db.sql<AuditRow[]>`select * from api_access_log where client_request_id = ${requestId} order by id`;
   return rows.map((r) => ({ ...r, id: Number(r.id), user_id: r.user_id === null ? null : Number(r.user_id) }));
 }
 
@@ -84,7 +87,7 @@ test('a call does not wait for its audit row: answered while the audit table is 
     const b = await t.rpc('system.ping', {}, { 'x-request-id': second });
     assert.is(b.body.result.pong, true);
     depths.push(t.services.audit.depth());
-    const [{ n }] = await tx<{ n: number }[]>`select count(*)::int as n from api_access_log where request_id in (${first}, ${second})`;
+    const [{ n }] = await tx<{ n: number }[]>`select count(*)::int as n from api_access_log where client_request_id in (${first}, ${second})`;
     assert.is(n, 0, 'the rows are not written yet when the answers arrive');
   });
   // Either the first row was still queued, or a write was in flight (blocked) and the second row queued behind it.
@@ -287,7 +290,7 @@ test('admin.audit.query: filters by user, client, method, status, error_code and
   let rows = await rowsFor({ client_id: s.client.id });
   assert.ok(rows.length >= 4, `login + 3 calls, got ${rows.length}`);
   assert.ok(rows.every((r) => r.client_id === s.client.id));
-  const requestIds = rows.map((r) => r.request_id);
+  const requestIds = rows.map((r) => r.client_request_id);
   for (const id of [ids.ok, ids.ua, ids.params]) assert.ok(requestIds.includes(id), `${id} listed`);
   assert.not.ok(requestIds.includes(ids.other));
   // Newest first: (at, id) descending.
@@ -301,32 +304,32 @@ test('admin.audit.query: filters by user, client, method, status, error_code and
 
   rows = await rowsFor({ user_id: s.user.id });
   assert.ok(rows.length >= 4 && rows.every((r) => r.user_id === s.user.id));
-  assert.not.ok(rows.some((r) => r.request_id === ids.other));
+  assert.not.ok(rows.some((r) => r.client_request_id === ids.other));
 
   rows = await rowsFor({ client_id: s.client.id, method: 'me' });
-  assert.equal(rows.map((r) => r.request_id).sort(), [ids.ok, ids.ua].sort());
+  assert.equal(rows.map((r) => r.client_request_id).sort(), [ids.ok, ids.ua].sort());
 
   rows = await rowsFor({ client_id: s.client.id, status: 401 });
-  assert.equal(rows.map((r) => r.request_id), [ids.ua]);
+  assert.equal(rows.map((r) => r.client_request_id), [ids.ua]);
   assert.is(rows[0].error_code, 'SESSION_INVALID');
   assert.is(rows[0].reason, 'user-agent');
 
   rows = await rowsFor({ client_id: s.client.id, error_code: 'INVALID_PARAMS' });
-  assert.equal(rows.map((r) => r.request_id), [ids.params]);
+  assert.equal(rows.map((r) => r.client_request_id), [ids.params]);
   assert.is(rows[0].status, 400);
 
   rows = await rowsFor({ user_id: s.user.id, status: 200 });
   assert.ok(rows.every((r) => r.status === 200 && r.error_code === null));
-  assert.ok(rows.some((r) => r.request_id === ids.ok));
+  assert.ok(rows.some((r) => r.client_request_id === ids.ok));
 
   // Time: from is inclusive, to exclusive.
   const okRow = (await rowsFor({ client_id: s.client.id, method: 'me', status: 200 }))[0];
-  assert.is(okRow.request_id, ids.ok);
+  assert.is(okRow.client_request_id, ids.ok);
   rows = await rowsFor({ client_id: s.client.id, from: okRow.at });
-  assert.ok(rows.some((r) => r.request_id === ids.ok), 'from = at includes the row');
+  assert.ok(rows.some((r) => r.client_request_id === ids.ok), 'from = at includes the row');
   assert.ok(rows.every((r) => r.at >= okRow.at));
   rows = await rowsFor({ client_id: s.client.id, to: okRow.at });
-  assert.not.ok(rows.some((r) => r.request_id === ids.ok), 'to = at excludes the row');
+  assert.not.ok(rows.some((r) => r.client_request_id === ids.ok), 'to = at excludes the row');
   assert.ok(rows.every((r) => r.at < okRow.at));
   assert.ok(rows.some((r) => r.method === 'users.login'), 'the earlier login is before it');
   rows = await rowsFor({ client_id: s.client.id, from: new Date(Date.now() + 3600_000).toISOString() });
@@ -367,7 +370,7 @@ test('admin.audit.query: cursor pagination walks every row once, in order', asyn
   assert.equal(walked, all.rows.map((r: AuditRow) => r.request_id), 'the pages, end to end, are the single listing: no duplicate, no gap');
   assert.is(new Set(walked).size, walked.length);
   // Newest first: the calls in reverse order of sending, then the login, then the token request.
-  assert.equal(walked.slice(0, 22), [...sent].reverse());
+  assert.equal(all.rows.slice(0, 22).map((r: AuditRow) => r.client_request_id), [...sent].reverse());
   assert.equal(all.rows.slice(22).map((r: AuditRow) => r.method), ['users.login', 'auth.token']);
 
   // Rows written after the first page do not shift the next one.
@@ -393,6 +396,30 @@ test('admin.audit.query: limit 0 or 501 and a bad cursor are -32602 naming the f
   }
   assert.ok((await query(admin, { limit: 1 })).body.result, 'limit 1 is fine');
   assert.ok((await query(admin, { limit: 500 })).body.result, 'limit 500 is fine');
+});
+
+test('admin.audit.query: a cursor id beyond bigint and dates beyond PostgreSQL\'s range are -32602 naming the field, not 500', async () => {
+  const admin = await loggedIn(t, { admin: true, scopes: ['admin'] });
+  const now = new Date().toISOString();
+  const cursors = [`${now}|99999999999999999999`, `${now}|9223372036854775808`, `${now}|9007199254740993`, `+275760-09-13T00:00:00.000Z|1`, `-271821-04-20T00:00:00.000Z|1`];
+  for (const raw of cursors) {
+    const res = await query(admin, { cursor: Buffer.from(raw).toString('base64url') });
+    assert.is(res.status, 200, res.text);
+    assert.is(res.body.error?.code, -32602, `${raw}: ${res.text}`);
+    assert.is(res.body.error.data.field, 'cursor');
+  }
+  for (const field of ['from', 'to']) {
+    for (const value of ['+275760-09-13T00:00:00Z', '-271821-04-20T00:00:00Z', '+010000-01-01T00:00:00Z', '-000001-01-01T00:00:00Z']) {
+      const res = await query(admin, { [field]: value });
+      assert.is(res.body.error?.code, -32602, `${field}=${value}: ${res.text}`);
+      assert.is(res.body.error.data.field, field);
+      assert.match(res.body.error.data.detail, field);
+      // On /api/v1 the HTTP status is the error's: 400, not 500.
+      const odoo = await t.odoo('admin/audit/query', { session_id: admin.sessionId, [field]: value }, admin.headers);
+      assert.is(odoo.status, 400, odoo.text);
+    }
+  }
+  assert.ok((await query(admin, { from: '0001-01-01T00:00:00Z', to: '9999-12-31T23:59:59Z', limit: 1 })).body.result, 'the widest range is fine');
 });
 
 test('admin.audit.query is refused for a non-admin: 403 Forbidden (user without admin, client without scope)', async () => {

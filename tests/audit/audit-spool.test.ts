@@ -120,8 +120,9 @@ test('PostgreSQL down: rows are spooled to disk, then replayed in order, none tw
   assert.ok(!existsSync(spoolFile) || statSync(spoolFile).size === 0, 'the spool file is gone or empty');
   assert.not.ok(existsSync(`${spoolFile}.replaying`));
 
+  // Each call sent its own X-Request-Id: the rows keep it as client_request_id.
   const rows = await x.services.db.sql<{ request_id: string; method: string }[]>`
-    select request_id, method from api_access_log where request_id in ${x.services.db.sql(sent)} order by id`;
+    select client_request_id as request_id, method from api_access_log where client_request_id in ${x.services.db.sql(sent)} order by id`;
   const counts = new Map<string, number>();
   for (const r of rows) counts.set(r.request_id, (counts.get(r.request_id) ?? 0) + 1);
   const twice = [...counts].filter(([, n]) => n > 1);
@@ -204,7 +205,7 @@ test('SIGTERM under load: the process flushes its audit queue; every answered ca
   const sql = postgres(pg.url, { max: 1, onnotice: () => {} });
   try {
     const rows = await sql<{ request_id: string; n: number }[]>`
-      select request_id, count(*)::int as n from api_access_log where request_id in ${sql(ids)} group by request_id`;
+      select client_request_id as request_id, count(*)::int as n from api_access_log where client_request_id in ${sql(ids)} group by client_request_id`;
     const counts = new Map(rows.map((r) => [r.request_id, r.n]));
     const missing = answered.filter((id) => !counts.has(id));
     assert.equal(missing, [], `answered calls without a row (${missing.length} of ${answered.length})`);

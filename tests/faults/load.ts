@@ -123,10 +123,10 @@ export async function eventually(ms: number, check: () => Promise<boolean> | boo
   return false;
 }
 
-/** Audit rows per request id (request ids with the given tag prefix), straight from PostgreSQL. */
+/** Audit rows per request id the load sent (X-Request-Id with the given tag prefix, kept as client_request_id), straight from PostgreSQL. */
 export async function auditCounts(t: TestTether, prefix: string): Promise<Map<string, number>> {
   const rows = await t.services.db.sql<{ request_id: string; n: number }[]>`
-    select request_id, count(*)::int as n from api_access_log where request_id like ${prefix + '%'} group by request_id`;
+    select client_request_id as request_id, count(*)::int as n from api_access_log where client_request_id like ${prefix + '%'} group by client_request_id`;
   return new Map(rows.map((r) => [r.request_id, r.n]));
 }
 

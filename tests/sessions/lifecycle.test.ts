@@ -274,7 +274,7 @@ test('sessions.list: the user\'s active sessions, exactly one current, no sessio
   assert.equal(list.map((x) => x.id).sort((a, b) => a - b), [mine.id, secondRow.id].sort((a, b) => a - b), 'the two active sessions, not the logged-out one nor another user\'s');
   assert.equal(list.filter((x) => x.current).map((x) => x.id), [mine.id], 'exactly one current: the caller');
   for (const item of list) {
-    assert.equal(Object.keys(item).sort(), ['client_id', 'current', 'expires_at', 'id', 'ip', 'last_activity', 'login_at', 'user_agent']);
+    assert.equal(Object.keys(item).sort(), ['absolute_expires_at', 'client_id', 'current', 'expires_at', 'id', 'ip', 'last_activity', 'login_at', 'user_agent']);
     assert.is(item.ip, '127.0.0.1');
     assert.is(item.client_id, s.client.id);
     assert.match(item.login_at, ISO);
@@ -287,11 +287,31 @@ test('sessions.list: the user\'s active sessions, exactly one current, no sessio
   assert.is(other.user_agent, otherUa);
   assert.is(other.login_at, secondRow.login_at.toISOString());
   assert.is(other.last_activity, secondRow.last_activity.toISOString());
+  // expires_at is the idle deadline (as in `me`), absolute_expires_at the row's absolute end.
+  assert.is(other.expires_at, new Date(secondRow.last_activity.getTime() + 7200_000).toISOString());
+  assert.is(other.absolute_expires_at, secondRow.expires_at.toISOString());
+  assert.is(current.absolute_expires_at, mine.expires_at.toISOString());
+  const currentIn = Date.parse(current.expires_at) - Date.now();
+  assert.ok(currentIn > 7100_000 && currentIn <= 7200_000, `the current session's idle deadline is now + idle timeout (${currentIn} ms)`);
+  const me = await s.call('me');
+  // me counts in whole seconds: the same deadline within a second (or later, me being the later call).
+  assert.ok(Date.parse(me.body.result.session.expires_at) > Date.parse(current.expires_at) - 1000, 'me and sessions.list agree on the idle deadline');
   for (const id of [s.sessionId, second.sessionId, third.sessionId, someoneElse.sessionId]) {
     assert.not.ok(res.text.includes(id), 'no raw session id in the answer');
     assert.not.ok(res.text.includes(hashOf(id)), 'no session hash in the answer');
   }
   assert.not.ok(res.text.includes(mine.security_token!), 'no security token in the answer');
+});
+
+test('sessions.list: an idle deadline past the absolute end is the absolute end', async () => {
+  // cap1: idle 60 s, absolute 20 s.
+  const s = await loggedIn(cap1);
+  const res = await s.call('sessions.list');
+  assertOk(res);
+  const [item] = res.body.result.sessions;
+  const row = await rowOf(cap1, s.sessionId);
+  assert.is(item.absolute_expires_at, row.expires_at.toISOString());
+  assert.is(item.expires_at, item.absolute_expires_at);
 });
 
 test('sessions.revoke one: that session gets Session required (reason "revoked"), the caller keeps working', async () => {

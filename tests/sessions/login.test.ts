@@ -7,6 +7,7 @@ import { startTestTether, type TestTether } from '../support/tether.ts';
 import { clientHeaders, newClient, newUser, tokenFor, unique, UA, LANG } from '../support/fixtures.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
 import { hashPassword } from '../../server/auth/passwords.ts';
+import { createHash } from 'node:crypto';
 
 let t: TestTether;
 let headers: Record<string, string>;
@@ -102,6 +103,19 @@ test('wrong password and unknown user: the same Invalid credentials (message, er
   assert.ok(t.logsMatching('[LOGIN FAILED] invalid credentials').length >= 4);
 });
 
+test('a failed login logs the login\'s first 3 characters and 8 hex of its SHA-256, never the whole login', async () => {
+  // Someone typed their password into the login field.
+  const typed = `Pa55-${unique('word')}`;
+  const res = await login({ login: typed, password: 'whatever-123' });
+  assertError(res, 'AUTHENTICATION_FAILED', 'Invalid credentials', 401);
+  const lines = t.logs.filter((l) => l.msg === '[LOGIN FAILED] invalid credentials' && l.login_hash === createHash('sha256').update(typed).digest('hex').slice(0, 8));
+  assert.is(lines.length, 1, 'one [LOGIN FAILED] line for the attempt');
+  assert.is(lines[0].login_prefix, 'Pa5');
+  assert.is(lines[0].login, undefined);
+  assert.is(t.logsMatching(typed).length, 0, 'the login as typed is in no log line');
+  assert.is(t.logsMatching(typed.slice(0, 8)).length, 0, 'nor a longer part of it');
+});
+
 test('inactive user with the right password: User inactive (403); with a wrong one: Invalid credentials', async () => {
   const user = await newUser(t);
   await t.services.users.setActive(user.login, false);
@@ -120,9 +134,9 @@ test('missing password: -32602 with data.field "password"', async () => {
   assertError(res, 'INVALID_PARAMS', 'Invalid params', 400);
   assert.is(res.body.error.code, -32602);
   assert.is(res.body.error.data.field, 'password');
-  // Protocol errors answer HTTP 200 on the Odoo path too.
+  // On the Odoo path a protocol error too answers its error.status.
   const odoo = await t.odoo('users/login', { login: user.login }, headers);
-  assertError(odoo, 'INVALID_PARAMS', 'Invalid params', 400, 200);
+  assertError(odoo, 'INVALID_PARAMS', 'Invalid params', 400, 400);
   assert.is(odoo.body.error.data.field, 'password');
   assert.is(await sessionsOf(user.id), 0);
 });
