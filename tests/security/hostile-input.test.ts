@@ -9,7 +9,7 @@ import { startTestTether, type TestTether } from '../support/tether.ts';
 import { loggedIn, newUser, clientHeaders, newClient, tokenFor } from '../support/fixtures.ts';
 import { hashOf } from '../../server/sessions/sessionId.ts';
 import { hashPassword } from '../../server/auth/passwords.ts';
-import { CATALOGUE, type ErrorCode } from '../../server/errors.ts';
+import { ERROR_TABLE as CATALOGUE, type DocumentedCode as ErrorCode } from '../support/errorTable.ts';
 import { loadConfig } from '../../server/config.ts';
 
 let t: TestTether;
