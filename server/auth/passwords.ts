@@ -9,10 +9,16 @@ export const hashPassword = (password: string): Promise<string> => argon2.hash(p
 // Verifying against this when the login is unknown makes "no such user" cost what "wrong password" costs.
 let dummy: Promise<string> | undefined;
 
+// Password checks run in this process (one argon2id verify each, known user or not): the metric
+// tether_password_hashes_total reads it, so an operator (and the tests) can see the work is equal.
+let verifications = 0;
+export const passwordVerifications = (): number => verifications;
+
 /** True when `password` matches; with no hash (unknown user) it does the same work and answers false. */
 export async function verifyPassword(hash: string | undefined, password: string): Promise<boolean> {
   dummy ??= hashPassword('tether-timing-equaliser');
   const target = hash ?? (await dummy);
+  verifications++;
   try {
     const ok = await argon2.verify(target, password);
     return hash !== undefined && ok;
