@@ -157,13 +157,14 @@ shutdown('calls in flight at SIGTERM complete, new connections are refused, and 
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   const base = `http://127.0.0.1:${port}`;
 
+  // 150 s: an embedded start (PGlite compiling its WebAssembly) took over 60 s on a 2-core machine at load 19.
   // Up: /healthz answers, and the start-up banner (after which the signal handlers are installed) is out.
-  const up = await poll(60_000, async () => {
+  const up = await poll(150_000, async () => {
     if (proc.exitCode !== null) throw new Error('exited');
     const res = await get(base + '/healthz');
     return res.status === 200 && output.includes('Tether is listening on') ? true : undefined;
   });
-  assert.ok(up, `server/main.ts did not come up within 60 s:\n${output}`);
+  assert.ok(up, `server/main.ts did not come up within 150 s:\n${output}`);
 
   // A few plain calls, then calls left in flight: headers sent, body not yet.
   for (let i = 0; i < 3; i++) {
