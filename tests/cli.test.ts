@@ -32,7 +32,8 @@ function cli(args: string[], stdin = '', env: NodeJS.ProcessEnv = cliEnv): Promi
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    // 120 s: an embedded CLI run (PGlite start) took over 30 s on a loaded 2-core machine.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);

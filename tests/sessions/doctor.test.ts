@@ -44,7 +44,8 @@ function cli(args: string[], env: Record<string, string>): Promise<Run> {
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    // 120 s: an embedded CLI run (PGlite start, migrations check) took over 30 s on a loaded 2-core machine.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -205,7 +206,10 @@ test.before(async () => {
     if (value !== null) await server.services.cache.set(key, value, 1000);
   }
   if (realStores) cacheBefore = await cacheSnapshot();
-  for (const server of [main, idle]) rowsBefore.set(server.config.dataDir, await rowSnapshot(server.services.db.sql));
+  for (const server of [main, idle]) {
+    await server.services.audit.flush(); // the servers' own audit rows are in before the snapshot
+    rowsBefore.set(server.config.dataDir, await rowSnapshot(server.services.db.sql));
+  }
 
   // PGlite is one process: the servers let go of their databases before the CLI opens them.
   await Promise.all([main.close(), idle.close()]);
