@@ -24,7 +24,8 @@ export function createLogger(level: string, destination: DestinationStream = buf
   return pino(
     {
       level,
-      base: { service: 'tether' },
+      // pid: with WORKERS > 1 the workers' lines share one stdout; the pid tells which process wrote each.
+      base: { service: 'tether', pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: ['password', 'client_secret', 'access_token', 'session_id', 'security_token', '*.password', '*.authorization', '*.cookie'], censor: '[redacted]' },
     },
