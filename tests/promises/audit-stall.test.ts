@@ -5,16 +5,26 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startTestTether, type TestTether } from '../support/tether.ts';
+import { realStores, startTestTether, type TestTether } from '../support/tether.ts';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/throwaway.ts';
+import { storesEnv } from '../faults/load.ts';
 import { unique } from '../support/fixtures.ts';
 
 let t: TestTether;
+let pg: ThrowawayPostgres | undefined;
 test.before(async () => {
-  t = await startTestTether();
+  // Real mode on a throwaway PostgreSQL: a lock on the shared audit table would stall every other
+  // test file's audit writes too.
+  if (realStores) pg = await startThrowawayPostgres();
+  t = await startTestTether(pg ? storesEnv(pg.url) : {});
 });
 test.after(async () => {
   await t?.close();
+  await pg?.stop();
 });
+
+/** The spool as it stands: the file, plus the copy a replay in progress works on (renamed aside). */
+const spoolText = (file: string) => [file, `${file}.replaying`].map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : '')).join('');
 
 async function poll(ms: number, check: () => boolean | Promise<boolean>): Promise<boolean> {
   for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) if (await check()) return true;
@@ -30,7 +40,7 @@ test('a stalled audit insert: the row goes to the spool after 5 s, and ends up i
     const lockedAt = Date.now();
     for (const id of requestIds) assert.is((await t.rpc('system.ping', {}, { 'x-request-id': id })).status, 200, 'answered without its audit row');
     // Held until both rows are in the spool file (the insert gave up waiting); 60 s for a loaded machine.
-    const spooled = await poll(60_000, () => existsSync(spoolFile) && requestIds.every((id) => readFileSync(spoolFile, 'utf8').includes(id)));
+    const spooled = await poll(60_000, () => requestIds.every((id) => spoolText(spoolFile).includes(id)));
     stalledFor = Date.now() - lockedAt;
     assert.ok(spooled, 'the stalled rows were spooled');
     const [{ n }] = await tx<{ n: number }[]>`select count(*)::int as n from api_access_log where request_id = any(${requestIds})`;
