@@ -46,7 +46,8 @@ export function createLogger(level: string, destination: DestinationStream = buf
   return pino(
     {
       level,
-      base: { service: 'tether' },
+      // pid: with WORKERS > 1 the workers' lines share one stdout; the pid tells which process wrote each.
+      base: { service: 'tether', pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       // Top-level keys through pino's redact (only those keys pay for it); one level down in
       // redactNested. pino's wildcard paths ran every value of every line through the redactor,

@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { callSeries } from './callSeries.ts';
 import type { CallRecord } from './rpc/context.ts';
 import { END_REASONS } from './sessions/endReasons.ts';
+import { passwordVerifications } from './auth/passwords.ts';
 
 export interface MetricSources {
   /** Active sessions as PostgreSQL counts them; read at scrape time. */
@@ -50,6 +51,7 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
   mirroredCounter(registry, 'tether_audit_rows_written_total', 'Audit rows written to PostgreSQL directly.', () => sources?.auditCounters.written ?? 0);
   mirroredCounter(registry, 'tether_audit_rows_spooled_total', 'Audit rows spooled to disk because PostgreSQL refused them.', () => sources?.auditCounters.spooled ?? 0);
   mirroredCounter(registry, 'tether_audit_rows_replayed_total', 'Spooled audit rows replayed into PostgreSQL.', () => sources?.auditCounters.replayed ?? 0);
+  mirroredCounter(registry, 'tether_password_hashes_total', 'Password checks (one argon2id verify each), for known and unknown logins alike; counted per process.', passwordVerifications);
 
   return {
     registry,

@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { realStores, startTestTether, type TestTether } from './support/tether.ts';
 import { clientHeaders, loggedIn, newClient, tokenFor, unique } from './support/fixtures.ts';
+import { FIGURES } from './support/modes.ts';
 
 let t: TestTether;
 let s: Awaited<ReturnType<typeof loggedIn>>;
@@ -41,7 +42,7 @@ const agentRow = async (id: number) => (await t.services.db.sql`select * from ag
 
 // ---------------------------------------------------------------------------------------------- agents
 
-test('agents: create, get, update, deactivate, list: every answer matches the agents table', async () => {
+test('agents: create, get, update, deactivate, list: every answer matches the agents table' + FIGURES, async () => {
   const created = await s.call('agents.create', { name: 'Scout', description: 'finds things' });
   assert.is(created.status, 200, created.text);
   const a = created.body.result;
@@ -429,7 +430,7 @@ test('admin.sessions.revoke: by user_id ends every session of that user', async 
   assert.is(again.body.result.session_id.length, 80);
 });
 
-test('admin.stats: active sessions, average session duration, and 401s in the last day', async () => {
+test('admin.stats: active sessions, average session duration, and 401s in the last day' + FIGURES, async () => {
   const admin = await loggedIn(t, { admin: true, scopes: ['admin'] });
   await t.services.audit.flush();
   const before = (await admin.call('admin.stats')).body.result;

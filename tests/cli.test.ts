@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realStores, startTestTether, TEST_JWT_SECRET, type TestTether } from './support/tether.ts';
 import { clientHeaders, tokenFor, unique } from './support/fixtures.ts';
+import { FIGURES } from './support/modes.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'tether-cli-'));
@@ -31,7 +32,7 @@ function cli(args: string[], stdin = '', env: NodeJS.ProcessEnv = cliEnv): Promi
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    // Generous: an embedded command opens PGlite itself, which takes tens of seconds on a busy machine.
+    // 120 s: an embedded CLI run (PGlite start) took over 30 s on a loaded 2-core machine.
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -140,7 +141,7 @@ test('configuration errors exit 2, unreachable stores exit 1, each explained on 
   assert.is(jsonOf(misconfigured).ok, false);
 });
 
-test('migrate --json: one JSON object on stdout, logs on stderr only', async () => {
+test('migrate --json: one JSON object on stdout, logs on stderr only' + FIGURES, async () => {
   const r = await cli(['migrate', '--json']);
   assert.equal(ok(r), { ok: true, migrated: true });
   // Embedded on a fresh DATA_DIR: this run applied the migrations, and said so on stderr.
@@ -168,7 +169,7 @@ test('users add --password-stdin: the password is read from a pipe; mistakes are
   usage(await cli(['users', 'add', '--login', unique('nopw')]), '--password-stdin');
 });
 
-test('users list --json: exactly one JSON object with the users, no password hashes', async () => {
+test('users list --json: exactly one JSON object with the users, no password hashes' + FIGURES, async () => {
   const r = await cli(['users', 'list', '--json']);
   const out = ok(r);
   assert.ok(Array.isArray(out.users));
@@ -242,7 +243,7 @@ test('a server on the same stores accepts what the CLI made: the client secret, 
   });
 });
 
-test('sessions list --json: the active sessions, filtered by --user; no session ids or tokens', async () => {
+test('sessions list --json: the active sessions, filtered by --user; no session ids or tokens' + FIGURES, async () => {
   const r = await cli(['sessions', 'list', '--json']);
   const all = ok(r);
   const mine = all.sessions.filter((x: { login: string }) => x.login === alice.login || x.login === bob.login);

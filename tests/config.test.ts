@@ -93,7 +93,29 @@ const BAD: Array<[string, Record<string, string>, string]> = [
   ['DATABASE_URL without JWT_SECRET', { DATABASE_URL: 'postgres://u@db:5432/tether' }, 'JWT_SECRET'],
   ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   ['BATCH_LIMIT=0', { BATCH_LIMIT: '0' }, 'BATCH_LIMIT'],
+  // The README's ranges, one value just outside each.
+  ['SWEEP_INTERVAL=-1', { SWEEP_INTERVAL: '-1' }, 'SWEEP_INTERVAL'],
+  ['SWEEP_INTERVAL=soon', { SWEEP_INTERVAL: 'soon' }, 'SWEEP_INTERVAL'],
+  ['RETENTION_DAYS=-1', { RETENTION_DAYS: '-1' }, 'RETENTION_DAYS'],
+  ['RETENTION_DAYS=1.5', { RETENTION_DAYS: '1.5' }, 'RETENTION_DAYS'],
+  ['METRICS=yes', { METRICS: 'yes' }, 'METRICS'],
+  ['MAX_SESSIONS_PER_USER=0', { MAX_SESSIONS_PER_USER: '0' }, 'MAX_SESSIONS_PER_USER'],
+  ['MAX_SESSIONS_PER_USER=10001', { MAX_SESSIONS_PER_USER: '10001' }, 'MAX_SESSIONS_PER_USER'],
+  ['BODY_LIMIT=1023', { BODY_LIMIT: '1023' }, 'BODY_LIMIT'],
+  ['WORKERS=0', { WORKERS: '0' }, 'WORKERS'],
+  ['WORKERS=65', { WORKERS: '65', DATABASE_URL: 'postgres://u@db:5432/tether', JWT_SECRET: SECRET }, 'WORKERS'],
+  ['WORKERS=2 without DATABASE_URL', { WORKERS: '2' }, 'WORKERS=2 needs DATABASE_URL'],
 ];
+
+test('the edges of the README ranges are accepted', () => {
+  const config = loadConfig({ SWEEP_INTERVAL: '0', RETENTION_DAYS: '0', METRICS: 'off', MAX_SESSIONS_PER_USER: '10000', BODY_LIMIT: '1024', WORKERS: '1' });
+  assert.is(config.sweepInterval, 0);
+  assert.is(config.retentionDays, 0);
+  assert.is(config.metricsEnabled, false);
+  assert.is(config.maxSessionsPerUser, 10000);
+  assert.is(config.bodyLimit, 1024);
+  assert.is(loadConfig({ WORKERS: '64', DATABASE_URL: 'postgres://u@db:5432/tether', JWT_SECRET: SECRET }).workers, 64);
+});
 
 for (const [label, env, variable] of BAD) {
   test(`${label} -> ConfigError naming ${variable}`, () => {
@@ -108,7 +130,7 @@ for (const [label, env, variable] of BAD) {
   });
 }
 
-test('the real process refuses to start on PORT=abc, naming PORT', async () => {
+test('the real process refuses to start on PORT=abc, naming PORT, with exit status 2', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tether-config-test-'));
   try {
     // Only what the child needs: no DATABASE_URL/REDIS_URL/JWT_SECRET from this shell, so PORT is
@@ -122,7 +144,8 @@ test('the real process refuses to start on PORT=abc, naming PORT', async () => {
     const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     clearTimeout(guard);
-    assert.ok(code !== 0 && code !== null, `exit code ${code}; output: ${output}`);
+    // The README: a bad value stops it with exit status 2.
+    assert.is(code, 2, `exit code ${code}; output: ${output}`);
     assert.match(output, /configuration error/);
     assert.match(output, /PORT/);
     assert.not.match(output, /listening/);

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { realStores, startTestTether, type TestTether } from '../support/tether.ts';
 import { UA, clientHeaders, loggedIn, newClient, newUser, tokenFor, unique } from '../support/fixtures.ts';
+import { FIGURES } from '../support/modes.ts';
 
 let t: TestTether;
 
@@ -450,7 +451,7 @@ async function loginAgain(token: string, login: string, password: string): Promi
   return res.body.result.session_id;
 }
 
-test('admin.stats: hijack detections by component and session ends by reason reflect what happened', async () => {
+test('admin.stats: hijack detections by component and session ends by reason reflect what happened' + FIGURES, async () => {
   const admin = await loggedIn(t, { admin: true, scopes: ['admin'] });
   const stats = async () => {
     const res = await admin.call('admin.stats', { window_seconds: 3600 });

@@ -87,7 +87,8 @@ test('both stores down: 503 with the catalogue error everywhere but system.ping;
       `slowest ${Math.max(...outcomes.map((o) => o.ended - o.started))} ms; recovered ${recoverMs} ms after both restarted; after: ${fmt(tally([...after, login]))}`,
   );
 
-  assert.ok(others.length > 50 && pings.length > 10, 'the load ran');
+  // Lower bounds a loaded machine still reaches in 3 s: the load ran.
+  assert.ok(others.length >= 10 && pings.length >= 2, `the load ran: ${others.length} session calls and logins, ${pings.length} pings`);
   assert.ok(others.every(isStorageUnavailable), `every session call and login: 503 STORAGE_UNAVAILABLE: ${fmt(tally(others))}`);
   assert.ok(pings.every((o) => o.status === 200), `system.ping still answers: ${fmt(tally(pings))}`);
   assert.is(odoo.httpStatus, 503, 'HTTP 503 on /api/v1');
@@ -97,7 +98,8 @@ test('both stores down: 503 with the catalogue error everywhere but system.ping;
   assert.is(readyBody.status, 'unavailable');
   assert.ok(readyBody.postgres.startsWith('unavailable: ') && readyBody.cache.startsWith('unavailable: '), JSON.stringify(readyBody));
   assert.is(crashes.length, 0, `no uncaught error: ${crashes.map(String).join('; ')}`);
-  assert.ok(Date.now() - downAt < 60_000);
+  // Every call counted above ran while both stores were down: started after the kills, answered before the restarts.
+  assert.ok(outcomes.every((o) => o.started >= downAt && o.ended <= backAt), 'the load ran inside the outage');
   assert.ok(recovered, 'calls work again without a restart');
   assert.ok(after.every((o) => o.status === 200), `every session opened before the outage works: ${fmt(tally(after))}`);
   assert.is(login.status, 200, 'logins work again');

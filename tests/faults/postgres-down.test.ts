@@ -37,7 +37,8 @@ test('PostgreSQL killed under load: cached sessions work, logins and restores 50
     ms: 6000,
     call: (i) => callAt(t.url, 'me', { session_id: users[i % users.length].sessionId }, users[i % users.length].headers, 'pgdown'),
   });
-  await sleep(700);
+  // The load is running (answers coming back) before the kill; polled, not slept.
+  assert.ok(await eventually(10_000, async () => load.outcomes.length >= 40, 20), 'the load never got going');
   const killedAt = Date.now();
   await pg.kill();
 
@@ -87,7 +88,8 @@ test('PostgreSQL killed under load: cached sessions work, logins and restores 50
 
   const bad = outcomes.filter((o) => o.status !== 200);
   assert.is(bad.length, 0, `cached sessions keep answering 200: ${fmt(tally(bad))}`);
-  assert.ok(duringOutage > 100, `calls kept coming during the outage (${duringOutage})`);
+  // A loaded machine makes fewer calls during the outage; a handful is enough to show they kept coming.
+  assert.ok(duringOutage >= 20, `calls kept coming during the outage (${duringOutage})`);
   assert.ok(refused.every(isStorageUnavailable), `logins and restores answer 503 STORAGE_UNAVAILABLE: ${fmt(tally(refused))}`);
   assert.ok(httpStatuses.every((s) => s === 503), `HTTP 503 on /api/v1: ${httpStatuses}`);
   assert.is(ready.status, 503);

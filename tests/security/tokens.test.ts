@@ -10,7 +10,7 @@ import { startTestTether, type TestTether } from '../support/tether.ts';
 import { loggedIn, newClient, tokenFor } from '../support/fixtures.ts';
 import { resolveSecret } from '../../server/auth/keys.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
-import { CATALOGUE, type ErrorCode } from '../../server/errors.ts';
+import { ERROR_TABLE as CATALOGUE, type DocumentedCode as ErrorCode } from '../support/errorTable.ts';
 
 let t: TestTether;
 let session: Awaited<ReturnType<typeof loggedIn>>;

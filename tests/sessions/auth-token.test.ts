@@ -9,6 +9,7 @@ import jwt from 'jsonwebtoken';
 import { startTestTether, type TestTether } from '../support/tether.ts';
 import { LANG, UA, loggedIn, newClient, newUser, tokenFor } from '../support/fixtures.ts';
 import { signAccessToken } from '../../server/auth/accessTokens.ts';
+import { ERROR_TABLE } from '../support/errorTable.ts';
 
 type Client = { id: string; secret: string };
 
@@ -189,10 +190,10 @@ test('token: a disabled client -> 401 invalid_client (form, JSON and Basic)', as
 // --- requireJwt: every refusal, on agents.list and users.login, on both transports ---------------------
 
 const CATALOGUE = {
-  AUTH_HEADER_REQUIRED: 'Authorization header is required',
-  TOKEN_INVALID: 'Token not found or invalid',
-  TOKEN_EXPIRED: 'Token has expired',
-  TOKEN_REVOKED: 'Token has been revoked',
+  AUTH_HEADER_REQUIRED: ERROR_TABLE.AUTH_HEADER_REQUIRED.message,
+  TOKEN_INVALID: ERROR_TABLE.TOKEN_INVALID.message,
+  TOKEN_EXPIRED: ERROR_TABLE.TOKEN_EXPIRED.message,
+  TOKEN_REVOKED: ERROR_TABLE.TOKEN_REVOKED.message,
 } as const;
 type Code = keyof typeof CATALOGUE;
 

@@ -16,6 +16,8 @@ import { join } from 'node:path';
 import { realStores, startTestTether, TEST_JWT_SECRET, type TestTether } from '../support/tether.ts';
 import { LANG, UA, loggedIn } from '../support/fixtures.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
+import { openDatabase } from '../../server/stores/database.ts';
+import { createClient } from 'redis';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const mainDir = mkdtempSync(join(tmpdir(), 'tether-doctor-'));
@@ -42,7 +44,8 @@ function cli(args: string[], env: Record<string, string>): Promise<Run> {
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    // 120 s: an embedded CLI run (PGlite start, migrations check) took over 30 s on a loaded 2-core machine.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -91,6 +94,36 @@ function refusal(res: { body: any; text: string }, errorCode: string): { message
   assert.ok(error, `the server refuses: ${res.text}`);
   assert.is(error.data.error_code, errorCode, res.text);
   return { message: error.message, error_code: error.data.error_code };
+}
+
+// ---- the doctor only reads (README): the sessions' rows, their audit rows and (real mode) their cache keys
+
+type Sql = TestTether['services']['db']['sql'];
+const rowsBefore = new Map<string, string>();
+let cacheBefore: Record<string, { value: string | null; ttl: number }> = {};
+
+/** The scenarios' api_sessions rows (every column) and how many audit rows name them, as one string. */
+async function rowSnapshot(sql: Sql): Promise<string> {
+  const hashes = scenarios.map((sc) => hashOf(sc.sessionId));
+  const rows = await sql`select * from api_sessions where session_hash = any(${hashes}) order by id`;
+  const [{ audit }] = await sql`select count(*)::int as audit from api_access_log where session_hash_prefix = any(${hashes.map((h) => h.slice(0, 16))})`;
+  return JSON.stringify({ rows, audit });
+}
+
+/** Real mode: each scenario's cache entry and TTL, read straight from Redis. */
+async function cacheSnapshot(): Promise<Record<string, { value: string | null; ttl: number }>> {
+  const redis = createClient({ url: process.env.REDIS_URL });
+  await redis.connect();
+  try {
+    const out: Record<string, { value: string | null; ttl: number }> = {};
+    for (const sc of scenarios) {
+      const key = cacheKeyOf(hashOf(sc.sessionId));
+      out[sc.name] = { value: await redis.get(key), ttl: await redis.ttl(key) };
+    }
+    return out;
+  } finally {
+    await redis.destroy();
+  }
 }
 
 test.before(async () => {
@@ -164,6 +197,20 @@ test.before(async () => {
     scenarios.push({ name: 'idle expired (silent)', sessionId: silent.sessionId, flags: [], env: IDLE_ENV, server, issue: 3, failingStep: 'idle timeout' });
   }
 
+  // What the stores hold before any doctor runs: the last test checks the doctor changed none of it.
+  // A live cache key is given 1000 s to live: a slide by the doctor would put it back to the idle timeout.
+  for (const sc of scenarios) {
+    const server = sc.env === IDLE_ENV ? idle : main;
+    const key = cacheKeyOf(hashOf(sc.sessionId));
+    const value = await server.services.cache.get(key);
+    if (value !== null) await server.services.cache.set(key, value, 1000);
+  }
+  if (realStores) cacheBefore = await cacheSnapshot();
+  for (const server of [main, idle]) {
+    await server.services.audit.flush(); // the servers' own audit rows are in before the snapshot
+    rowsBefore.set(server.config.dataDir, await rowSnapshot(server.services.db.sql));
+  }
+
   // PGlite is one process: the servers let go of their databases before the CLI opens them.
   await Promise.all([main.close(), idle.close()]);
   main = idle = undefined;
@@ -221,6 +268,27 @@ test('in text: FAIL on the failing step, the issue number and the message (one s
     assert.ok(r.stdout.includes(sc.server!.error_code));
     assert.not.ok(r.stdout.includes(sc.sessionId) && sc.sessionId.length >= 60, 'the whole session id is not printed');
   });
+});
+
+test('the doctor changed nothing: the same rows, no audit row, and (real mode) the same cache entries, none slid', async () => {
+  // Runs after the two tests above, which ran the doctor on every scenario.
+  for (const dataDir of [mainDir, idleDir]) {
+    const db = await openDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir });
+    try {
+      assert.is(await rowSnapshot(db.sql), rowsBefore.get(dataDir), `the rows in ${realStores ? 'PostgreSQL' : dataDir} changed`);
+    } finally {
+      await db.close();
+    }
+  }
+  // Embedded: the command line's in-process cache is its own, so there is no server cache to compare.
+  if (realStores) {
+    const after = await cacheSnapshot();
+    for (const [name, was] of Object.entries(cacheBefore)) {
+      assert.is(after[name].value, was.value, `${name}: the cache entry changed`);
+      assert.ok(after[name].ttl <= was.ttl, `${name}: TTL ${was.ttl} -> ${after[name].ttl}: slid`);
+    }
+    assert.ok(Object.values(cacheBefore).some((c) => c.value !== null), 'some scenarios had a live cache entry to watch');
+  }
 });
 
 test.run();

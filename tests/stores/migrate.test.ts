@@ -3,7 +3,8 @@
 // file exactly once without an error; a failing migration leaves nothing half-applied.
 //
 // This file is also its own child process: with MIGRATE_CHILD_URL set it opens that database, waits
-// until MIGRATE_START_AT (so the children collide), migrates, prints the applied files and exits.
+// until the parent says go (once every child is connected, so they collide), migrates, prints the
+// applied files with when it started and ended, and exits.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
@@ -16,15 +17,17 @@ import { openDatabase, type Database } from '../../server/stores/database.ts';
 import { migrate } from '../../server/stores/migrate.ts';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/throwaway.ts';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 if (process.env.MIGRATE_CHILD_URL) {
   const db = await openDatabase({ databaseUrl: process.env.MIGRATE_CHILD_URL, dataDir: tmpdir() });
   try {
     await db.sql`select 1`; // connected before the start line
-    await sleep(Math.max(0, Number(process.env.MIGRATE_START_AT) - Date.now()));
+    // A barrier, not a clock: say "ready", then wait for the parent's "go" (sent once all are ready).
+    process.stdout.write('ready\n');
+    await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+    const started = Date.now();
     const applied = await migrate(db.sql);
-    process.stdout.write(JSON.stringify({ applied }) + '\n');
+    process.stdout.write(JSON.stringify({ applied, started, ended: Date.now() }) + '\n');
+    process.stdin.destroy();
   } catch (err) {
     process.stdout.write(JSON.stringify({ error: (err as Error).message }) + '\n');
     process.exitCode = 1;
@@ -86,23 +89,28 @@ function runTests() {
 
   test('four processes migrating one fresh database at the same moment: each file applied once, no error', async () => {
     const url = await freshDatabase();
-    const startAt = Date.now() + 2500; // after every child has loaded and connected
+    const ready: Promise<void>[] = [];
+    const spawned: ReturnType<typeof spawn>[] = [];
     const children = Array.from({ length: 4 }, () =>
       bounded(
         45_000,
         'a migrating child',
         new Promise<{ code: number | null; out: string }>((resolve) => {
           const child = spawn(process.execPath, ['--import', 'tsx', SELF], {
-            env: { ...process.env, MIGRATE_CHILD_URL: url, MIGRATE_START_AT: String(startAt) },
-            stdio: ['ignore', 'pipe', 'pipe'],
+            env: { ...process.env, MIGRATE_CHILD_URL: url },
+            stdio: ['pipe', 'pipe', 'pipe'],
           });
+          spawned.push(child);
           let out = '';
-          child.stdout.on('data', (d) => (out += d));
-          child.stderr.on('data', (d) => (out += d));
+          child.stdout!.on('data', (d) => (out += d));
+          ready.push(new Promise((ok) => child.stdout!.on('data', () => out.includes('ready\n') && ok())));
+          child.stderr!.on('data', (d) => (out += d));
           child.on('close', (code) => resolve({ code, out }));
         }),
       ),
     );
+    await bounded(45_000, 'every child connected', Promise.all(ready));
+    for (const child of spawned) child.stdin!.write('go\n');
     const results = await Promise.all(children);
     const applied: string[] = [];
     for (const { code, out } of results) {
@@ -111,6 +119,11 @@ function runTests() {
       assert.ok(line, `a child printed no result:\n${out}`);
       applied.push(...(JSON.parse(line).applied as string[]));
     }
+    // They collided: every child had started migrating before the first one finished.
+    const spans = results.map(({ out }) => JSON.parse(out.split('\n').find((l) => l.startsWith('{"applied"'))!) as { started: number; ended: number });
+    const lastStart = Math.max(...spans.map((x) => x.started));
+    const firstEnd = Math.min(...spans.map((x) => x.ended));
+    assert.ok(lastStart < firstEnd, `the children did not overlap: ${JSON.stringify(spans)}`);
     // Between them the children applied every file, and no file twice.
     assert.equal([...applied].sort(), SQL_FILES);
     const db = await open(url);

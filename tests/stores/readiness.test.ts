@@ -108,6 +108,12 @@ shutdown.after(() => {
 });
 
 /** A POST whose headers are sent now and whose body is sent by finish(): a call in flight. */
+/** The server's open sockets (prom-client's active handles of type Socket; the scrape's own included). */
+async function openSockets(base: string): Promise<number> {
+  const text = await (await fetch(base + '/metrics')).text();
+  return Number(/^tether_nodejs_active_handles\{type="Socket"\} (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
 function heldCall(base: string, body: string) {
   const url = new URL('/jsonrpc', base);
   const req = http.request({
@@ -151,13 +157,14 @@ shutdown('calls in flight at SIGTERM complete, new connections are refused, and 
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   const base = `http://127.0.0.1:${port}`;
 
+  // 150 s: an embedded start (PGlite compiling its WebAssembly) took over 60 s on a 2-core machine at load 19.
   // Up: /healthz answers, and the start-up banner (after which the signal handlers are installed) is out.
-  const up = await poll(60_000, async () => {
+  const up = await poll(150_000, async () => {
     if (proc.exitCode !== null) throw new Error('exited');
     const res = await get(base + '/healthz');
     return res.status === 200 && output.includes('Tether is listening on') ? true : undefined;
   });
-  assert.ok(up, `server/main.ts did not come up within 60 s:\n${output}`);
+  assert.ok(up, `server/main.ts did not come up within 150 s:\n${output}`);
 
   // A few plain calls, then calls left in flight: headers sent, body not yet.
   for (let i = 0; i < 3; i++) {
@@ -165,8 +172,11 @@ shutdown('calls in flight at SIGTERM complete, new connections are refused, and 
     assert.is(res.status, 200);
     assert.is((await res.json()).result.pong, true);
   }
+  const socketsBefore = await openSockets(base);
   const inFlight = [1, 2, 3].map((id) => heldCall(base, JSON.stringify({ jsonrpc: '2.0', id: 100 + id, method: 'system.ping' })));
-  await sleep(300); // the requests' headers reach the server
+  // The server holds the three connections (its own count of open sockets, from /metrics) before the signal.
+  const held = await poll(30_000, async () => ((await openSockets(base)) >= socketsBefore + 3 ? true : undefined));
+  assert.ok(held, 'the server never held the three in-flight connections');
 
   const signalledAt = Date.now();
   proc.kill('SIGTERM');

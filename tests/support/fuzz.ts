@@ -11,7 +11,7 @@
 import { connect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { CATALOGUE, type ErrorCode } from '../../server/errors.ts';
+import { ERROR_TABLE as CATALOGUE, type DocumentedCode as ErrorCode } from './errorTable.ts';
 import { caseSeed, prng, type Prng } from './prng.ts';
 import type { TestTether } from './tether.ts';
 
