@@ -25,12 +25,14 @@ export async function serve(): Promise<void> {
   const log = createLogger(config.logLevel);
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, log);
   // A signal during start-up (PostgreSQL not answering, migrations running) lets start-up finish and
-  // close cleanly if it can within SHUTDOWN_TIMEOUT; after that the process exits anyway.
+  // close cleanly if it can within SHUTDOWN_TIMEOUT; after that the process exits anyway, with 0: the
+  // stop was asked for, and nothing was served yet.
   let stop = (signal: string) => {
     log.warn({ signal, timeout_s: config.shutdownTimeout }, 'signal during start-up: stopping once start-up ends, at most SHUTDOWN_TIMEOUT seconds from now');
     setTimeout(() => {
-      log.error({ signal, timeout_s: config.shutdownTimeout }, 'start-up did not end within SHUTDOWN_TIMEOUT: exiting');
-      process.exit(1);
+      log.warn({ signal, timeout_s: config.shutdownTimeout }, 'start-up did not end within SHUTDOWN_TIMEOUT: exiting as asked');
+      log.flush();
+      process.exit(0);
     }, config.shutdownTimeout * 1000);
     stop = () => {};
     stopSignal = signal;

@@ -50,7 +50,7 @@ test('a call line of primitives is logged as given', () => {
   const { log, lines } = capture();
   const call = { request_id: 'req_1', transport: 'odoo', method: 'me', status: 200, duration_ms: 1.25, client_id: 'cli_x', user_id: 7, session: 'abcd1234' };
   log.info(call, 'call');
-  const { level: _l, time: _t, service, msg, ...rest } = lines[0];
+  const { level: _l, time: _t, pid: _p, service, msg, ...rest } = lines[0];
   assert.is(service, 'tether');
   assert.is(msg, 'call');
   assert.equal(rest, call);

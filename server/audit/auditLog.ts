@@ -56,16 +56,17 @@ export interface AuditOptions {
 /**
  * One statement whatever the batch size: each column travels as one array parameter and unnest()
  * turns them back into rows. The text never changes, so PostgreSQL parses and plans it once per
- * connection (a VALUES list of 13 x N parameters was a new statement for every batch size).
+ * connection (a VALUES list of 15 x N parameters was a new statement for every batch size).
  */
 function insertBatch(sql: Sql, rows: Row[]) {
   const column = <K extends (typeof COLUMNS)[number]>(name: K) => rows.map((r) => r[name]);
   return sql`
-    insert into api_access_log (event_id, at, request_id, method, status, error_code, duration_ms, user_id, client_id, session_hash_prefix, ip, user_agent, reason)
+    insert into api_access_log (event_id, at, request_id, method, status, error_code, duration_ms, user_id, client_id, session_hash_prefix, ip, user_agent, reason,
+                                target_id, client_request_id)
     select * from unnest(${column('event_id')}::uuid[], ${column('at')}::timestamptz[], ${column('request_id')}::text[], ${column('method')}::text[],
                          ${column('status')}::int[], ${column('error_code')}::text[], ${column('duration_ms')}::real[], ${column('user_id')}::bigint[],
                          ${column('client_id')}::text[], ${column('session_hash_prefix')}::text[], ${column('ip')}::text[], ${column('user_agent')}::text[],
-                         ${column('reason')}::text[])
+                         ${column('reason')}::text[], ${column('target_id')}::text[], ${column('client_request_id')}::text[])
     on conflict (event_id) do nothing`;
 }
 

@@ -206,13 +206,17 @@ test.before(async () => {
     if (value !== null) await server.services.cache.set(key, value, 1000);
   }
   if (realStores) cacheBefore = await cacheSnapshot();
-  for (const server of [main, idle]) {
-    await server.services.audit.flush(); // the servers' own audit rows are in before the snapshot
-    rowsBefore.set(server.config.dataDir, await rowSnapshot(server.services.db.sql));
-  }
-
-  // PGlite is one process: the servers let go of their databases before the CLI opens them.
+  // PGlite is one process: the servers let go of their databases before the CLI opens them. Closing
+  // also writes the servers' last audit rows, so the snapshot below holds everything they did.
   await Promise.all([main.close(), idle.close()]);
+  for (const dataDir of [mainDir, idleDir]) {
+    const db = await openDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir });
+    try {
+      rowsBefore.set(dataDir, await rowSnapshot(db.sql));
+    } finally {
+      await db.close();
+    }
+  }
   main = idle = undefined;
 });
 
