@@ -110,7 +110,8 @@ testIn(test, 'real', 'WORKERS=2: a session from one worker works on the other, a
   proc.kill('SIGTERM');
   assert.is(await exit, 0, output);
   const lines = output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-  const pidOf = new Map(lines.filter((l) => l.msg === 'call').map((l) => [l.request_id as string, l.pid as number]));
+  // Our X-Request-Id is kept as client_request_id beside the service's own request id.
+  const pidOf = new Map(lines.filter((l) => l.msg === 'call').map((l) => [l.client_request_id as string, l.pid as number]));
   const loginPid = pidOf.get(login.id);
   const logoutPid = pidOf.get(logout.id);
   assert.ok(loginPid && logoutPid, 'the login and logout lines carry a pid');
