@@ -43,7 +43,7 @@ test('a stalled audit insert: the row goes to the spool after 5 s, and ends up i
     const spooled = await poll(60_000, () => requestIds.every((id) => spoolText(spoolFile).includes(id)));
     stalledFor = Date.now() - lockedAt;
     assert.ok(spooled, 'the stalled rows were spooled');
-    const [{ n }] = await tx<{ n: number }[]>`select count(*)::int as n from api_access_log where request_id = any(${requestIds})`;
+    const [{ n }] = await tx<{ n: number }[]>`select count(*)::int as n from api_access_log where client_request_id = any(${requestIds})`;
     assert.is(n, 0, 'not in the table while it is locked');
   });
   // Not spooled before the insert had its 5 s (the lower bound cannot be hurt by a loaded machine).
@@ -52,12 +52,13 @@ test('a stalled audit insert: the row goes to the spool after 5 s, and ends up i
   // The lock is gone: the stalled insert lands, and the spool is replayed over it.
   const settled = await poll(60_000, async () => {
     await t.services.audit.flush();
-    const rows = await t.services.db.sql`select request_id from api_access_log where request_id = any(${requestIds})`;
+    const rows = await t.services.db.sql`select client_request_id from api_access_log where client_request_id = any(${requestIds})`;
     return rows.length >= requestIds.length && t.services.audit.counters.replayed >= requestIds.length;
   });
   assert.ok(settled, `rows in the table and the spool replayed: replayed ${t.services.audit.counters.replayed}`);
   const rows = await t.services.db.sql<{ request_id: string; n: number }[]>`
-    select request_id, count(*)::int as n from api_access_log where request_id = any(${requestIds}) group by request_id order by request_id`;
+    select client_request_id as request_id, count(*)::int as n from api_access_log where client_request_id = any(${requestIds}) group by client_request_id order by client_request_id`;
+  // Our X-Request-Id is kept as client_request_id beside the service's own request id.
   assert.equal(rows.map((r) => ({ ...r })), [...requestIds].sort().map((request_id) => ({ request_id, n: 1 })), 'each row exactly once');
 });
 
