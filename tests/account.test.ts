@@ -4,6 +4,7 @@
 // admin.users.* (results against the tables, FORBIDDEN without the admin user or the admin scope).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { testIn } from './support/modes.ts';
 import { realStores, startTestTether, type TestTether } from './support/tether.ts';
 import { clientHeaders, loggedIn, newClient, newUser, tokenFor, unique } from './support/fixtures.ts';
 import { cacheKeyOf, hashOf } from '../server/sessions/sessionId.ts';
@@ -139,11 +140,8 @@ test('change_password: every other session ends, the caller keeps going with a n
   assert.ok(await verifyPassword((await userRow(t, s.user.id)).password_hash, newPassword));
 });
 
-test('change_password across two instances on the same stores: refused on the other instance at once', async () => {
-  if (!realStores) {
-    console.log('[account] two instances share stores only with DATABASE_URL/REDIS_URL: skipped in embedded mode');
-    return;
-  }
+// Two instances share stores only with DATABASE_URL/REDIS_URL.
+testIn(test, 'real', 'change_password across two instances on the same stores: refused on the other instance at once', async () => {
   const s = await loggedIn(t);
   const onShort = await loginAgain(short, s);
   ok(await callWith(short, s, onShort));

@@ -4,7 +4,8 @@
 // (no Redis): an end or a privilege change on one reaches the other through the change feed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { realStores, startTestTether, type TestTether } from '../support/tether.ts';
+import { startTestTether, type TestTether } from '../support/tether.ts';
+import { testIn } from '../support/modes.ts';
 import { loggedIn, newClient, newUser, tokenFor, clientHeaders } from '../support/fixtures.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
 import { eventually } from '../faults/load.ts';
@@ -163,11 +164,8 @@ test('a revoked client and a disabled user are refused at the next call, though 
   assertRefused(await u.call('me'), 'disabled user');
 });
 
-test('two instances with in-process caches on one PostgreSQL (no Redis): ends and privilege changes reach the other through the change feed', async () => {
-  if (!realStores) {
-    console.log('  (needs DATABASE_URL: the embedded database serves one process; tests/cli-embedded covers the CLI beside an embedded server)');
-    return;
-  }
+// Needs DATABASE_URL: an embedded database is one server's (tests/cli-embedded covers the CLI beside one).
+testIn(test, 'real', 'two instances with in-process caches on one PostgreSQL (no Redis): ends and privilege changes reach the other through the change feed', async () => {
   const a = await startTestTether({ REDIS_URL: '' });
   const b = await startTestTether({ REDIS_URL: '' });
   try {
