@@ -43,11 +43,14 @@ const backoff = (retries: number) => Math.min(0.05 * 2 ** retries, 0.25);
 const quiet = { onnotice: () => {}, backoff };
 
 /**
- * To PGlite: one connection per process, and no named prepared statements. Every connection to the
- * socket shares PGlite's one backend session, so two processes' statement names would collide.
+ * To PGlite: one connection per process, and no named prepared statements: every connection to the
+ * socket shares PGlite's one backend session, so two processes' statement names would collide. A
+ * connect timeout of 30 s: the socket is local, but its engine shares this event loop with whatever
+ * else starts meanwhile (embedded servers starting together in one test process held each other up
+ * for seconds on a busy machine).
  */
 const toPglite = (host: string, port: number) =>
-  postgres({ ...quiet, host, port, database: 'postgres', username: 'postgres', max: 1, prepare: false, connect_timeout: 5, transform: { undefined: null } }) as unknown as Sql;
+  postgres({ ...quiet, host, port, database: 'postgres', username: 'postgres', max: 1, prepare: false, connect_timeout: 30, transform: { undefined: null } }) as unknown as Sql;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
