@@ -2,7 +2,7 @@
 // redis-server and an initdb'd PostgreSQL in every mode: with the in-process cache two instances would
 // not share a cache). A session opened on A works on B; a logout or a revoke on either is refused on
 // the other on the very next call, also while the other is under load; a bearer revoked on one is
-// refused on the other at once (the token status is read from PostgreSQL on every call).
+// refused on the other at once (the revocation is written to the shared Redis after its commit).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startTestTether, type TestTether } from '../support/tether.ts';
