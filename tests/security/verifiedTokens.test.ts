@@ -10,7 +10,7 @@ import { deriveKeys } from '../../server/auth/keys.ts';
 import { signAccessToken, verifiedAccessTokens, verifyAccessToken } from '../../server/auth/accessTokens.ts';
 import { signSecurityToken, verifiedSecurityTokens, verifySecurityToken } from '../../server/sessions/securityToken.ts';
 import { REMEMBERED_TOKENS_MAX, verifiedTokens } from '../../server/auth/verifiedTokens.ts';
-import { CATALOGUE } from '../../server/errors.ts';
+import { ERROR_TABLE } from '../support/errorTable.ts';
 
 let t: TestTether;
 let session: Awaited<ReturnType<typeof loggedIn>>;
@@ -48,9 +48,9 @@ test('a remembered bearer still expires at its exp, over HTTP', async () => {
     await sleep(250);
     res = await meWith(token);
   }
-  assert.is(res.status, CATALOGUE.TOKEN_EXPIRED.status, JSON.stringify(res.body));
+  assert.is(res.status, ERROR_TABLE.TOKEN_EXPIRED.status, JSON.stringify(res.body));
   assert.is(res.body.error.data.error_code, 'TOKEN_EXPIRED');
-  assert.is(res.body.error.message, CATALOGUE.TOKEN_EXPIRED.message);
+  assert.is(res.body.error.message, ERROR_TABLE.TOKEN_EXPIRED.message);
   assert.ok(now() >= exp, 'refused as expired only once its exp is reached');
 });
 
@@ -61,7 +61,7 @@ test('a tampered copy of a remembered bearer is refused, over HTTP', async () =>
   const flipped = signature.slice(0, -3) + (signature.at(-3) === 'A' ? 'B' : 'A') + signature.slice(-2);
   for (const forged of [`${header}.${b64({ ...claims, scope: 'admin' })}.${signature}`, `${header}.${payload}.${flipped}`, `${session.token} `.trim() + 'x']) {
     const res = await meWith(forged);
-    assert.is(res.status, CATALOGUE.TOKEN_INVALID.status, JSON.stringify(res.body));
+    assert.is(res.status, ERROR_TABLE.TOKEN_INVALID.status, JSON.stringify(res.body));
     assert.is(res.body.error.data.error_code, 'TOKEN_INVALID');
   }
   // The genuine token still works after the forgeries: they were not remembered in its place.
