@@ -1,7 +1,7 @@
 // `tether sessions doctor`: walks the troubleshooting guide's checks for one session, in the order
 // requireSession applies them, and says what the server would answer, which issue of the guide that
 // is, and what to do. It reads the stores only: it never slides a TTL or ends a session.
-import { isLive, TOMBSTONE } from '../stores/cache.ts';
+import { isLive, tombstoneReason } from '../stores/cache.ts';
 import { CATALOGUE, type ErrorCode } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { cacheKeyOf, hashOf, isWellFormed, prefixOf } from './sessionId.ts';
@@ -76,7 +76,7 @@ export async function diagnose(services: Services, request: DoctorRequest): Prom
     const raw = await services.cache.get(cacheKeyOf(hash));
     const ttl = await services.cache.ttl(cacheKeyOf(hash));
     if (raw !== null && !isLive(raw)) {
-      step('cache entry', 'pass', `ended (${raw.slice(TOMBSTONE.length)}): a tombstone refuses every call (${services.cache.kind}), ${ttl} s left`);
+      step('cache entry', 'pass', `ended (${tombstoneReason(raw)}): a tombstone refuses every call (${services.cache.kind}), ${ttl} s left`);
     } else if (raw) {
       entry = JSON.parse(raw) as SessionEntry;
       step('cache entry', 'pass', `present (${services.cache.kind}), ${ttl} s of idle time left`);

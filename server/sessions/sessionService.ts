@@ -9,7 +9,7 @@
 // end answered, no later call on any instance sharing the cache finds the session alive.
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import { isLive, TOMBSTONE, type Cache } from '../stores/cache.ts';
+import { isLive, tombstoneReason, type Cache } from '../stores/cache.ts';
 import type { EndReason, Ended, SessionStore, SessionWithUser } from '../stores/sessionStore.ts';
 import type { SigningKeys } from '../auth/keys.ts';
 import type { Peer } from '../rpc/context.ts';
@@ -153,7 +153,7 @@ export function sessionService(deps: {
   }
 
   async function fromCache(hash: string, raw: string, userRaw: string | null): Promise<Found> {
-    if (!isLive(raw)) throw endedError(raw.slice(TOMBSTONE.length) || null, idle);
+    if (!isLive(raw)) throw endedError(tombstoneReason(raw), idle);
     const entry = JSON.parse(raw) as SessionEntry;
     const user = await userStateOf(entry.uid, userRaw);
     return { hash, entry, user, restored: false };
@@ -249,7 +249,7 @@ export function sessionService(deps: {
       if (!(await quietly(cache.setIfLive(key, JSON.stringify(found.entry), Math.min(idle, found.entry.abs - now)), true))) {
         // Not live any more: an end answered while this call was in flight. Say so rather than "refreshed".
         const now2 = await quietly(cache.get(key), null);
-        if (now2 !== null && !isLive(now2)) throw endedError(now2.slice(TOMBSTONE.length) || null, idle);
+        if (now2 !== null && !isLive(now2)) throw endedError(tombstoneReason(now2), idle);
       }
       return deadline(found.entry, now);
     },

@@ -10,6 +10,8 @@
 
 export const TOMBSTONE = '!';
 export const isLive = (value: string | null): boolean => value !== null && !value.startsWith(TOMBSTONE);
+/** What a tombstone says: the reason its session ended (null when it says none). */
+export const tombstoneReason = (tombstone: string): string | null => tombstone.slice(TOMBSTONE.length) || null;
 
 /** What a validated call reads in its one round trip. */
 export interface Lookup {
