@@ -51,6 +51,8 @@ export async function serve(): Promise<void> {
   // Embedded: the demo is made on the first start. Real stores: never made behind the operator's back;
   // its flow is printed when this DATA_DIR keeps working credentials, else the command that makes them.
   const demo = tether.services.db.kind === 'embedded' ? (await ensureDemo(tether.services)).demo : await existingDemo(tether.services).catch(() => undefined);
+  // The log lines so far go out first, so none lands inside the banner on a terminal showing both.
+  log.flush();
   if (cluster.isPrimary || cluster.worker?.id === 1) console.error(
     [
       '',

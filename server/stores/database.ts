@@ -54,9 +54,25 @@ const toPglite = (host: string, port: number) =>
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * postgres.js reads the array types on every new connection in a promise nobody awaits, so a
+ * connection reset at that moment is an unhandled rejection, which ends the process
+ * (porsager/postgres#1192, #1223; tests/faults/connection-cut.test.ts). The first connection reads
+ * them here, awaited; the parsers it registers are the pool's, so later connections skip the read.
+ */
+async function typesReadOnce(sql: Sql): Promise<Sql> {
+  await sql`select 1`;
+  (sql.options as { fetch_types: boolean }).fetch_types = false;
+  return sql;
+}
+
 export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, options: OpenOptions = {}): Promise<Database> {
   if (config.databaseUrl) {
     const sql = postgres(config.databaseUrl, { ...quiet, max: 10, idle_timeout: 30, connect_timeout: 5, transform: { undefined: null } }) as unknown as Sql;
+    await typesReadOnce(sql).catch(async (err: unknown) => {
+      await sql.end({ timeout: 0 });
+      throw err;
+    });
     return {
       sql,
       kind: 'postgres',
@@ -121,7 +137,7 @@ async function openEmbedded(dataDir: string, lock: DataDirLock): Promise<Databas
   (socket as unknown as { queryQueue: unknown }).queryQueue = new UnitQueue(notifications.engine);
   await socket.start();
   const [host, port] = socket.getServerConn().split(':');
-  const sql = toPglite(host, Number(port));
+  const sql = await typesReadOnce(toPglite(host, Number(port)));
   let unpublish = () => {};
   return {
     sql,
