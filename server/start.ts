@@ -14,6 +14,8 @@ import { tokenRoute } from './http/tokenRoute.ts';
 import { retention } from './audit/retention.ts';
 import { sessionSweeper } from './sessions/sweeper.ts';
 import { metricsRoute } from './http/metricsRoute.ts';
+import { rpcTransport } from './http/rpcTransport.ts';
+import { trustedProxies } from './http/peer.ts';
 import { methods as allMethods } from '../rpc-methods/index.ts';
 
 export { buildServices, closeServices };
@@ -69,11 +71,16 @@ export async function startTether(config: Config, options: StartOptions = {}): P
 async function serveHttp(config: Config, log: Logger, services: Services, options: StartOptions): Promise<Tether> {
   const registry = createRegistry([...allMethods, ...(options.methods ?? [])]);
   const app = createApp(services, registry, [tokenRoute, metricsRoute, ...(options.routes ?? [])]);
+  // The common JSON-RPC call on Node's http directly; everything else through Koa (rpcTransport.ts says why).
+  const serveRpc = rpcTransport(services, registry, trustedProxies(config.trustedProxies));
+  const koa = app.callback();
   const stopBackground = startBackground(services);
 
   // Slow clients do not hold a socket forever: headers within HEADERS_TIMEOUT, the whole request within
   // REQUEST_TIMEOUT (408 and the socket closed), checked every second (Node's default is every 30 s).
-  const server = http.createServer({ connectionsCheckingInterval: 1000 }, app.callback());
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
+    if (!serveRpc(req, res)) void koa(req, res);
+  });
   server.headersTimeout = config.headersTimeout * 1000;
   server.requestTimeout = config.requestTimeout * 1000;
   server.keepAliveTimeout = 5_000;

@@ -406,4 +406,56 @@ test('GET /readyz -> 200 with PostgreSQL and the cache ok', async () => {
   assert.is(res.body.cache_kind, t.services.cache.kind);
 });
 
+// The common call is served on Node's http directly (server/http/rpcTransport.ts); a chunked body
+// goes through the Koa app. Both must answer every request alike: status, headers, body.
+async function rawPost(path: string, body: string, framing: 'length' | 'chunked', contentType = 'application/json') {
+  const { request: send } = await import('node:http');
+  const url = new URL(t.url + path);
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }>((resolve, reject) => {
+    const headers: Record<string, string | number> = { 'content-type': contentType };
+    if (framing === 'length') headers['content-length'] = Buffer.byteLength(body);
+    else headers['transfer-encoding'] = 'chunked';
+    const req = send({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('the direct transport and the Koa app answer alike (Content-Length versus chunked bodies)', async () => {
+  const cases: [string, string, string?][] = [
+    ['/jsonrpc', JSON.stringify(ping(1))],
+    ['/api/v1/system/ping', JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'call', params: {} })],
+    ['/jsonrpc', '\uFEFF' + JSON.stringify(ping(3))],
+    ['/jsonrpc', '{"jsonrpc":"2.0","id":4,"method":"system.ping","params":{"__proto__":{"x":1}}}'],
+    ['/jsonrpc', '{"jsonrpc":"2.0","id":5,"method":"system.ping","result":1}'],
+    ['/jsonrpc', '{"jsonrpc":"2.0","id":6,"method":"no.such"}'],
+    ['/jsonrpc', '{"jsonrpc":"2.0","method":"system.ping"}'],
+    ['/jsonrpc', '[{"jsonrpc":"2.0","id":7,"method":"system.ping"},{"jsonrpc":"2.0","id":8}]'],
+    ['/jsonrpc', '{"jsonrpc":"2.0","id":9,"method":"test.boom"}'],
+    ['/api/v1/test/boom', '{"jsonrpc":"2.0","id":10,"method":"call"}'],
+    ['/jsonrpc', '{"jsonrpc":'],
+    ['/jsonrpc', '   '],
+    ['/jsonrpc', JSON.stringify(ping(11)), 'application/json-rpc; charset=UTF-8'],
+  ];
+  const normal = (text: string) => text.replace(/req_[A-Za-z0-9_-]+/g, 'req_*').replace(/"(time|timestamp)":"[^"]+"/g, '"$1":"*"');
+  const seen = new Set<string>();
+  for (const [path, body, type] of cases) {
+    const [direct, koa] = [await rawPost(path, body, 'length', type), await rawPost(path, body, 'chunked', type)];
+    const what = `${path} ${JSON.stringify(body)}`;
+    assert.is(direct.status, koa.status, what);
+    assert.is(normal(direct.text), normal(koa.text), what);
+    for (const name of ['content-type', 'cache-control', 'retry-after']) assert.is(direct.headers[name], koa.headers[name], `${what}: ${name}`);
+    for (const res of [direct, koa]) {
+      const id = res.headers['x-request-id'] as string;
+      assert.ok(id && !seen.has(id), `${what}: a new X-Request-Id on each answer`);
+      seen.add(id);
+    }
+  }
+});
+
 test.run();

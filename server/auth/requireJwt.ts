@@ -136,5 +136,6 @@ export const requireJwt =
       if (isWellFormed(given)) sessionHash = hashOf(given);
     }
     const { client, prefetched } = await clientOf(ctx, sessionHash);
-    return inner(params, { ...ctx, client, prefetched });
+    // The call's one context grows as it is checked (a copy per decorator cost a visible share of a call).
+    return inner(params, Object.assign(ctx, { client, prefetched }));
   };

@@ -123,5 +123,5 @@ export const requireSession =
       throw err;
     }
     ctx.services.sessions.keepAlive(found);
-    return inner(params, { ...ctx, user: userOf(found), session: { ...found, prefix: prefixOf(sessionId) } });
+    return inner(params, Object.assign(ctx, { user: userOf(found), session: { ...found, prefix: prefixOf(sessionId) } }));
   };

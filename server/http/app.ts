@@ -1,5 +1,7 @@
 // The Koa application: a request id on everything, a boundary for the unexpected, and a handful of
-// routes. JSON-RPC paths hand a parsed body to answerRpc; nothing below it knows about Koa.
+// routes. JSON-RPC paths hand a parsed body to answerRpc; nothing below it knows about Koa. The common
+// JSON-RPC call does not come here: rpcTransport.ts serves it on Node's http, and hands this app
+// every request it does not take (refusals, CORS, the uncommon body shapes), so both answer alike.
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import { RpcError, renderError, type ErrorCode } from '../errors.ts';
@@ -10,12 +12,13 @@ import { peerOf, trustedProxies } from './peer.ts';
 import { clientRequestIdOf, newRequestId } from './requestId.ts';
 import { elapsedSince } from './elapsed.ts';
 import { readiness } from './health.ts';
+import { methodForPath, ODOO_PREFIX } from './rpcPaths.ts';
+import { cookieOf } from './cookie.ts';
 
 /** Extra Koa routes mounted before the JSON-RPC paths (the OAuth token endpoint, metrics). */
 export type Route = (ctx: Koa.Context, services: Services) => Promise<boolean>;
 
 const JSON_TYPES = ['application/json', 'application/json-rpc', 'application/jsonrequest'];
-const ODOO_PREFIX = '/api/v1/';
 
 function refuse(ctx: Koa.Context, services: Services, errorCode: ErrorCode, detail: string): void {
   const error = renderError(new RpcError(errorCode, detail), { requestId: ctx.state.requestId, instance: ctx.path, problemBaseUrl: services.config.problemBaseUrl });
@@ -34,14 +37,6 @@ function refuse(ctx: Koa.Context, services: Services, errorCode: ErrorCode, deta
     ip: ctx.socket.remoteAddress,
     user_agent: ctx.get('user-agent'),
   });
-}
-
-/** The registry name an Odoo-style path names: /api/v1/users/login -> users.login; /api/v1/agents -> agents.list. */
-export function methodForPath(path: string, registry: Registry): string | undefined {
-  const name = path.slice(ODOO_PREFIX.length).replace(/\/+$/, '').split('/').join('.');
-  if (registry.methods.has(name)) return name;
-  if (registry.methods.has(`${name}.list`)) return `${name}.list`;
-  return undefined;
 }
 
 export function createApp(services: Services, registry: Registry, routes: Route[] = []): Koa {
@@ -140,7 +135,7 @@ export function createApp(services: Services, registry: Registry, routes: Route[
       instance: ctx.path,
       peer: peerOf(ctx.socket.remoteAddress, headers, proxies),
       headers,
-      cookie: (name) => ctx.cookies.get(name),
+      cookie: (name) => cookieOf(headers.cookie, name),
     };
     const answer = await answerRpc(parsed, envelope, registry, services);
     // Answers carry session ids, users and sessions: no cache may keep them (login and logout above all).

@@ -1,7 +1,7 @@
 // JSON-RPC over HTTP, both styles: POST /jsonrpc (named methods) and POST /api/v1/<path> (Odoo style,
-// body method "call", the path names the method). The request's shape is checked here, before the
-// json-rpc-2.0 engine sees it: the engine takes an invalid object without id for a notification and
-// answers a batch of one with a bare object, where the specification wants -32600 and an array.
+// body method "call", the path names the method). The request's shape is checked here, so the registry
+// only ever sees well-formed requests: an invalid object is -32600 with its reason, never taken for a
+// notification, and a batch of one answers an array, as the specification wants.
 import type { JSONRPCRequest, JSONRPCResponse } from 'json-rpc-2.0';
 import { RpcError, renderError } from '../errors.ts';
 import { errorResponse, type Registry } from '../rpc/registry.ts';
@@ -43,6 +43,7 @@ function shapeProblem(value: unknown, envelope: Envelope): string | undefined {
   if (envelope.transport === 'odoo' && r.method !== 'call') return 'method must be "call" on /api/v1/ paths (the path names the method)';
   if (r.params !== undefined && (typeof r.params !== 'object' || r.params === null)) return 'params must be an object or an array';
   if (!isId(r.id)) return 'id must be a string, a number or null';
+  if (r.result !== undefined || r.error !== undefined) return 'a request carries no result or error member';
   return undefined;
 }
 
@@ -119,10 +120,9 @@ async function answerOne(value: unknown, envelope: Envelope, registry: Registry,
   if (problem) {
     response = errorResponse({ id: isId(r.id) && r.id !== undefined ? r.id : null }, new RpcError('INVALID_REQUEST', problem), ctx);
   } else {
-    // /jsonrpc: the request goes as it came (no copy per call). Odoo style: the path names the method;
-    // result and error ride along, since the engine refuses a request that carries them.
-    const request = r.method === method ? (r as unknown as JSONRPCRequest) : ({ jsonrpc: '2.0', id: r.id, method, params: r.params, result: r.result, error: r.error } as JSONRPCRequest);
-    response = await registry.server.receive(request, ctx);
+    // /jsonrpc: the request goes as it came (no copy per call). Odoo style: the path names the method.
+    const request = r.method === method ? (r as unknown as JSONRPCRequest) : ({ jsonrpc: '2.0', id: r.id, method, params: r.params } as JSONRPCRequest);
+    response = await registry.receive(request, ctx);
   }
   recordCall(services, envelope, ctx.record, started, registry.methods.has(ctx.record.method));
   return { response, record: ctx.record };
