@@ -1,11 +1,11 @@
 // The audit log: one row per call, written in batches off the request path. When PostgreSQL cannot
 // take a batch, rows go to an append-only spool file and are replayed in order once it answers;
 // every row carries an event id, so a replay interrupted half-way never inserts a row twice.
-import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Sql } from '../stores/database.ts';
+import { eventId } from './eventId.ts';
 
 export interface AuditEvent {
   request_id: string;
@@ -173,7 +173,7 @@ export function auditLog(options: AuditOptions) {
   return {
     record(event: AuditEvent): void {
       queue.push({
-        event_id: randomUUID(),
+        event_id: eventId(),
         at: new Date().toISOString(),
         request_id: event.request_id,
         method: pgText(event.method.slice(0, 200)),

@@ -47,12 +47,14 @@ export function agentStore(sql: Sql) {
   return {
     async list(limit: number, offset: number, includeInactive: boolean): Promise<{ items: AgentRow[]; total: number }> {
       const which = includeInactive ? sql`true` : sql`is_active`;
-      // One round trip: the window count rides on every row. Only a page past the end needs a second.
-      const rows = await sql<(AgentRow & { total: number })[]>`
-        select *, count(*) over ()::int as total from agents where ${which} order by id limit ${limit} offset ${offset}`;
-      if (rows.length) return { items: rows.map(({ total: _, ...row }) => numeric(row)), total: rows[0].total };
-      const [{ total }] = await sql<{ total: number }[]>`select count(*)::int as total from agents where ${which}`;
-      return { items: [], total };
+      // One round trip whatever the page: the total beside the page's rows, and one row of nulls
+      // (id null) when the page is empty.
+      const rows = await sql<(Omit<AgentRow, 'id'> & { id: number | null; total: number })[]>`
+        select (select count(*)::int from agents where ${which}) as total, page.*
+          from (select 1) as one
+          left join (select * from agents where ${which} order by id limit ${limit} offset ${offset}) as page on true`;
+      const items = rows.filter((r) => r.id !== null).map(({ total: _, ...row }) => numeric(row as AgentRow));
+      return { items, total: rows[0].total };
     },
     async get(id: number): Promise<AgentRow | undefined> {
       const [row] = await sql<AgentRow[]>`select * from agents where id = ${id}`;
