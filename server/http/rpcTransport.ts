@@ -9,7 +9,7 @@ import { parse as parseJson } from '@hapi/bourne';
 import type { Registry } from '../rpc/registry.ts';
 import type { Services } from '../services.ts';
 import { renderError } from '../errors.ts';
-import { answerRpc, type RpcAnswer } from './rpcRoute.ts';
+import { answerRpc, type Envelope, type RpcAnswer } from './rpcRoute.ts';
 import { methodForPath, ODOO_PREFIX } from './rpcPaths.ts';
 import { peerOf, type TrustCheck } from './peer.ts';
 import { clientRequestIdOf, newRequestId } from './requestId.ts';
@@ -22,8 +22,32 @@ type Served = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 /** Answers whether it took the request; when it did not, nothing was read or written. */
 export function rpcTransport(services: Services, registry: Registry, proxies: TrustCheck): Served {
-  const { config } = services;
+  const { config, log } = services;
   const corsOn = config.corsOrigins.length > 0;
+
+  async function serve(req: IncomingMessage, res: ServerResponse, path: string, pathMethod: string | undefined): Promise<void> {
+    const requestId = newRequestId();
+    const headers = req.headers as Record<string, string | undefined>;
+    const clientRequestId = clientRequestIdOf(headers['x-request-id']);
+    try {
+      const envelope: Envelope = {
+        transport: pathMethod === undefined ? 'jsonrpc' : 'odoo',
+        pathMethod,
+        requestId,
+        clientRequestId,
+        instance: path,
+        peer: peerOf(req.socket.remoteAddress, headers, proxies),
+        headers,
+        cookie: (name) => cookieOf(headers.cookie, name),
+      };
+      send(res, requestId, await answerRpc(parsedOf(await bodyOf(req)), envelope, registry, services));
+    } catch (err) {
+      log.error({ err, request_id: requestId, client_request_id: clientRequestId, path }, 'unexpected error');
+      const error = renderError(err, { requestId, instance: path, problemBaseUrl: config.problemBaseUrl });
+      send(res, requestId, { status: 500, headers: {}, body: { jsonrpc: '2.0', id: null, error } as RpcAnswer['body'] });
+    }
+  }
+
   return (req, res) => {
     if (req.method !== 'POST') return false;
     const url = req.url ?? '';
@@ -43,38 +67,9 @@ export function rpcTransport(services: Services, registry: Registry, proxies: Tr
     const length = headers['content-length'];
     if (length === undefined || !(Number(length) <= config.bodyLimit)) return false;
     if (corsOn && headers.origin !== undefined) return false;
-    void serve(req, res, path, pathMethod, services, registry, proxies);
+    void serve(req, res, path, pathMethod);
     return true;
   };
-}
-
-async function serve(req: IncomingMessage, res: ServerResponse, path: string, pathMethod: string | undefined, services: Services, registry: Registry, proxies: TrustCheck): Promise<void> {
-  const requestId = newRequestId();
-  const headers = req.headers as Record<string, string | undefined>;
-  const clientRequestId = clientRequestIdOf(headers['x-request-id']);
-  try {
-    const text = await bodyOf(req);
-    const answer = await answerRpc(
-      parsedOf(text),
-      {
-        transport: pathMethod === undefined ? 'jsonrpc' : 'odoo',
-        pathMethod,
-        requestId,
-        clientRequestId,
-        instance: path,
-        peer: peerOf(req.socket.remoteAddress, headers, proxies),
-        headers,
-        cookie: (name) => cookieOf(headers.cookie, name),
-      },
-      registry,
-      services,
-    );
-    send(res, requestId, answer);
-  } catch (err) {
-    services.log.error({ err, request_id: requestId, client_request_id: clientRequestId, path }, 'unexpected error');
-    const error = renderError(err, { requestId, instance: path, problemBaseUrl: services.config.problemBaseUrl });
-    send(res, requestId, { status: 500, headers: {}, body: { jsonrpc: '2.0', id: null, error } as RpcAnswer['body'] });
-  }
 }
 
 /** The body as text; undefined when the request broke off before its end. */
