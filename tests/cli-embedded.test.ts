@@ -78,12 +78,16 @@ test('users add beside a running server: the new user logs in at the next call',
   assert.ok(listed.users.some((u: { login: string }) => u.login === 'demo'), 'the demo user the server created is listed');
 });
 
-test('clients add beside a running server: the new client gets a token at the next call', async () => {
-  const out = ok(await cli(['clients', 'add', '--name', 'embedded-test', '--json']));
+test('clients add beside a running server (with scopes, as the README shows): the new client gets a token at the next call', async () => {
+  // --scopes: an array parameter, which an attached command once sent as text (its first query was
+  // built before its connection had read the array types).
+  const out = ok(await cli(['clients', 'add', '--name', 'embedded-test', '--scopes', 'admin', '--json']));
+  assert.equal(out.client.scopes, ['admin']);
   newClient = { id: out.client.id, secret: out.client_secret };
   const res = await tokenAt(server.url, newClient.id, newClient.secret);
   assert.is(res.status, 200, JSON.stringify(res.body));
   assert.type(res.body.access_token, 'string');
+  assert.is(res.body.scope, 'admin');
 });
 
 test('sessions revoke beside a running server: the next call with that session is refused', async () => {

@@ -59,6 +59,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * connection reset at that moment is an unhandled rejection, which ends the process
  * (porsager/postgres#1192, #1223; tests/faults/connection-cut.test.ts). The first connection reads
  * them here, awaited; the parsers it registers are the pool's, so later connections skip the read.
+ * Awaited, they are also there before the first query is built (porsager/postgres#789: a query built
+ * earlier sends sql.array() parameters as text).
  */
 async function typesReadOnce(sql: Sql): Promise<Sql> {
   await sql`select 1`;
@@ -105,7 +107,9 @@ async function lockOrAttach(dataDir: string, role: LockRole, waitMs: number): Pr
     if (role === 'cli') {
       const server = await findRunningServer(dataDir);
       if (server) {
-        const sql = toPglite(server.host, server.port);
+        // Types read before the first query: a query built before its connection has read them sends
+        // sql.array() parameters as text (`clients add --scopes` failed on an attached command).
+        const sql = await typesReadOnce(toPglite(server.host, server.port));
         // A command serves no calls: it has no cache to keep, and no feed to follow.
         const listen = async () => {};
         return { sql, kind: 'embedded', attachedTo: server, listen, close: () => sql.end({ timeout: 5 }) };
