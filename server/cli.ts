@@ -240,12 +240,13 @@ const STRING_OPTIONS = new Set(['--login', '--name', '--scopes', '--user', '--ua
 
 /**
  * A session id is base64url, so about one in 64 begins with '-', and parseArgs would take it for an
- * option (exit 2, "Unknown option '-x'"). An argument that is a well-formed session id and not the
+ * option (exit 2, "Unknown option '-x'"); so would a damaged one given to the doctor. Every option
+ * here is `--long` or `-h`, so an argument of one '-' and more than one character that is not the
  * value of a string option is a positional: it is moved after '--'.
  */
 export function sessionIdsAsPositionals(argv: string[]): string[] {
   if (argv.includes('--')) return argv;
-  const ids = argv.filter((arg, i) => arg.startsWith('-') && isWellFormed(arg) && !STRING_OPTIONS.has(argv[i - 1] ?? ''));
+  const ids = argv.filter((arg, i) => /^-[^-]./.test(arg) && !STRING_OPTIONS.has(argv[i - 1] ?? ''));
   if (!ids.length) return argv;
   return [...argv.filter((arg) => !ids.includes(arg)), '--', ...ids];
 }
