@@ -63,18 +63,19 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * earlier sends sql.array() parameters as text).
  */
 async function typesReadOnce(sql: Sql): Promise<Sql> {
-  await sql`select 1`;
+  try {
+    await sql`select 1`;
+  } catch (err) {
+    await sql.end({ timeout: 0 }); // no pool left retrying behind a failed open
+    throw err;
+  }
   (sql.options as { fetch_types: boolean }).fetch_types = false;
   return sql;
 }
 
 export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, options: OpenOptions = {}): Promise<Database> {
   if (config.databaseUrl) {
-    const sql = postgres(config.databaseUrl, { ...quiet, max: 10, idle_timeout: 30, connect_timeout: 5, transform: { undefined: null } }) as unknown as Sql;
-    await typesReadOnce(sql).catch(async (err: unknown) => {
-      await sql.end({ timeout: 0 });
-      throw err;
-    });
+    const sql = await typesReadOnce(postgres(config.databaseUrl, { ...quiet, max: 10, idle_timeout: 30, connect_timeout: 5, transform: { undefined: null } }) as unknown as Sql);
     return {
       sql,
       kind: 'postgres',
