@@ -12,13 +12,12 @@ import { peerOf, trustedProxies } from './peer.ts';
 import { clientRequestIdOf, newRequestId } from './requestId.ts';
 import { elapsedSince } from './elapsed.ts';
 import { readiness } from './health.ts';
-import { methodForPath, ODOO_PREFIX } from './rpcPaths.ts';
+import { JSON_TYPES, methodForPath, ODOO_PREFIX } from './rpcPaths.ts';
 import { cookieOf } from './cookie.ts';
 
 /** Extra Koa routes mounted before the JSON-RPC paths (the OAuth token endpoint, metrics). */
 export type Route = (ctx: Koa.Context, services: Services) => Promise<boolean>;
 
-const JSON_TYPES = ['application/json', 'application/json-rpc', 'application/jsonrequest'];
 
 function refuse(ctx: Koa.Context, services: Services, errorCode: ErrorCode, detail: string): void {
   const error = renderError(new RpcError(errorCode, detail), { requestId: ctx.state.requestId, instance: ctx.path, problemBaseUrl: services.config.problemBaseUrl });

@@ -10,13 +10,13 @@ import type { Registry } from '../rpc/registry.ts';
 import type { Services } from '../services.ts';
 import { renderError } from '../errors.ts';
 import { answerRpc, type Envelope, type RpcAnswer } from './rpcRoute.ts';
-import { methodForPath, ODOO_PREFIX } from './rpcPaths.ts';
+import { JSON_TYPES, methodForPath, ODOO_PREFIX } from './rpcPaths.ts';
 import { peerOf, type TrustCheck } from './peer.ts';
 import { clientRequestIdOf, newRequestId } from './requestId.ts';
 import { cookieOf } from './cookie.ts';
 
-/** What koa-bodyparser accepts as JSON, narrowed to the UTF-8 bodies this path decodes itself. */
-const JSON_CONTENT = /^application\/(?:json|json-rpc|jsonrequest)[ \t]*(?:;[ \t]*charset[ \t]*=[ \t]*"?utf-8"?[ \t]*)?$/i;
+/** What koa-bodyparser accepts as JSON (JSON_TYPES), narrowed to the UTF-8 bodies this path decodes itself. */
+const JSON_CONTENT = new RegExp(`^(?:${JSON_TYPES.join('|')})[ \\t]*(?:;[ \\t]*charset[ \\t]*=[ \\t]*"?utf-8"?[ \\t]*)?$`, 'i');
 
 type Served = (req: IncomingMessage, res: ServerResponse) => boolean;
 
