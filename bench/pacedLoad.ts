@@ -14,7 +14,8 @@ export interface PacedLoad {
   durationSeconds: number;
 }
 
-export interface PacedFigures {
+/** What one load run measured (bench/run.ts adds the scenario's name and ratios). */
+export interface LoadFigures {
   rps: number;
   p50_ms: number;
   p99_ms: number;
@@ -25,7 +26,7 @@ export interface PacedFigures {
 
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0);
 
-export async function pacedLoad(baseUrl: string, load: PacedLoad): Promise<PacedFigures> {
+export async function pacedLoad(baseUrl: string, load: PacedLoad): Promise<LoadFigures> {
   const url = new URL(baseUrl + load.path);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const headers = { ...load.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(load.body)) };

@@ -15,7 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import autocannon from 'autocannon';
 import { createClient } from 'redis';
-import { pacedLoad, type PacedLoad } from './pacedLoad.ts';
+import { pacedLoad, type LoadFigures, type PacedLoad } from './pacedLoad.ts';
 import { benchWorld, freshDatabase, BENCH_IP, BENCH_LANG, BENCH_UA, type BenchWorld } from './fixtures.ts';
 import { freePort, startThrowawayRedis, type ThrowawayRedis } from '../tests/support/throwaway.ts';
 
@@ -28,14 +28,8 @@ const JWT_SECRET = 'bench-secret-0123456789-0123456789-0123456789';
 const ROOT = new URL('..', import.meta.url).pathname;
 const TWO_CORES = cpus().length >= 2;
 
-interface Figures {
+interface Figures extends LoadFigures {
   scenario: string;
-  rps: number;
-  p50_ms: number;
-  p99_ms: number;
-  errors: number;
-  non2xx: number;
-  requests: number;
   /** req/s as a share of the Koa echo's and of express-session's, filled in at the end. */
   vs_koa?: number;
   vs_express?: number;
@@ -103,7 +97,7 @@ async function drive(scenario: string, url: string, load: Load, note?: string): 
     body: load.body,
     requests: load.nextBody ? [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: load.nextBody!() }) }] : undefined,
   } as autocannon.Options);
-  const figures: Figures = {
+  return recorded({
     scenario,
     rps: Math.round(result.requests.average),
     p50_ms: result.latency.p50,
@@ -112,16 +106,17 @@ async function drive(scenario: string, url: string, load: Load, note?: string): 
     non2xx: result.non2xx,
     requests: result.requests.total,
     note,
-  };
-  results.push(figures);
-  console.error(`  ${scenario.padEnd(34)} ${String(figures.rps).padStart(7)} req/s  p50 ${figures.p50_ms} ms  p99 ${figures.p99_ms} ms  errors ${figures.errors}  non-2xx ${figures.non2xx}`);
-  return figures;
+  });
 }
 
 async function paced(scenario: string, url: string, load: PacedLoad, note?: string): Promise<Figures> {
-  const figures: Figures = { scenario, ...(await pacedLoad(url, load)), note };
+  return recorded({ scenario, ...(await pacedLoad(url, load)), note });
+}
+
+/** A scenario's figures, kept for the table and printed as they come. */
+function recorded(figures: Figures): Figures {
   results.push(figures);
-  console.error(`  ${scenario.padEnd(34)} ${String(figures.rps).padStart(7)} req/s  p50 ${figures.p50_ms} ms  p99 ${figures.p99_ms} ms  errors ${figures.errors}  non-2xx ${figures.non2xx}`);
+  console.error(`  ${figures.scenario.padEnd(34)} ${String(figures.rps).padStart(7)} req/s  p50 ${figures.p50_ms} ms  p99 ${figures.p99_ms} ms  errors ${figures.errors}  non-2xx ${figures.non2xx}`);
   return figures;
 }
 
