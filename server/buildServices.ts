@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { join } from 'node:path';
 import type { Config } from './config.ts';
 import { openDatabase, type OpenOptions } from './stores/database.ts';
+import { infoLineWriter } from './log.ts';
 import { migrate } from './stores/migrate.ts';
 import { memoryCache } from './stores/memoryCache.ts';
 import type { Services } from './services.ts';
@@ -52,7 +53,7 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
     const sessionRows = sessionStore(db.sql);
     const users = userStore(db.sql, state);
     const metrics = createMetrics();
-    const audit = auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson') });
+    const audit = auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson'), copy: db.kind === 'postgres' });
     metrics.attach({
       activeSessions: () => sessionRows.countActive(config.sessionIdleTimeout),
       auditQueueDepth: audit.depth,
@@ -62,6 +63,7 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
     return {
       config,
       log,
+      callLog: infoLineWriter(log, 'call'),
       db,
       cache,
       keys,

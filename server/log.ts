@@ -92,3 +92,27 @@ function redactNested(line: Record<string, unknown>): Record<string, unknown> {
   }
   return copy ?? line;
 }
+
+/** A call line's fields: primitives only (no secret among them), undefined ones left out. */
+export type CallLine = Record<string, string | number | undefined>;
+
+/**
+ * The per-call info line, written as pino writes it (same keys, same order, same escaping) without
+ * pino's generic path (redaction, formatters, serialisers): ~5% of a validated call's CPU
+ * (--cpu-prof). Only for lines of primitives that hold no secret, like the call line.
+ */
+export function infoLineWriter(log: Logger, msg: string): (fields: CallLine) => void {
+  const internals = log as unknown as Record<symbol, unknown>;
+  const stream = internals[pino.symbols.streamSym] as DestinationStream;
+  const head = internals[pino.symbols.chindingsSym] as string; // the base fields, as pino writes them
+  const tail = `,"msg":${JSON.stringify(msg)}}\n`;
+  return (fields) => {
+    if (!log.isLevelEnabled('info')) return;
+    let line = `{"level":30,"time":"${new Date().toISOString()}"${head}`;
+    for (const key in fields) {
+      const value = fields[key];
+      if (value !== undefined) line += `,"${key}":${typeof value === 'string' ? JSON.stringify(value) : Number.isFinite(value) ? value : 'null'}`;
+    }
+    stream.write(line + tail);
+  };
+}

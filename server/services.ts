@@ -1,5 +1,6 @@
 // Everything a decorator or handler may reach, built once at start and shared by every call.
 import type { Logger } from 'pino';
+import type { CallLine } from './log.ts';
 import type { Config } from './config.ts';
 import type { Database } from './stores/database.ts';
 import type { Cache } from './stores/cache.ts';
@@ -16,6 +17,8 @@ import type { StateCache } from './stores/stateCache.ts';
 export interface Services {
   config: Config;
   log: Logger;
+  /** The one info line per call (log.ts infoLineWriter: the call line without pino's generic path). */
+  callLog: (fields: CallLine) => void;
   db: Database;
   cache: Cache;
   /** Users', clients' and tokens' state in the cache (stateCache.ts). */

@@ -67,21 +67,18 @@ function recordCall(services: Services, envelope: Envelope, record: CallRecord, 
   services.metrics.observeCall(record, seconds, known);
   const status = record.error?.status ?? 200;
   const errorCode = record.error?.data.error_code;
-  services.log.info(
-    {
-      request_id: envelope.requestId,
-      client_request_id: envelope.clientRequestId,
-      transport: envelope.transport,
-      method: record.method,
-      status,
-      error_code: errorCode,
-      duration_ms: durationMs,
-      client_id: record.clientId,
-      user_id: record.userId,
-      session: record.sessionPrefix,
-    },
-    'call',
-  );
+  services.callLog({
+    request_id: envelope.requestId,
+    client_request_id: envelope.clientRequestId,
+    transport: envelope.transport,
+    method: record.method,
+    status,
+    error_code: errorCode,
+    duration_ms: durationMs,
+    client_id: record.clientId,
+    user_id: record.userId,
+    session: record.sessionPrefix,
+  });
   services.audit.record({
     request_id: envelope.requestId,
     client_request_id: envelope.clientRequestId,

@@ -1,5 +1,6 @@
 // Reading api_access_log: filtered, newest first, keyset-paginated on (at, id) so a page is cheap
-// however deep the cursor is, and rows written meanwhile never shift a page.
+// however deep the cursor is, and rows written meanwhile never shift a page. The status index holds
+// refusals only (sql/007): `status <> 200` beside a refusal's status lets a prepared plan use it.
 import type { Sql } from './database.ts';
 
 export interface AuditFilter {
@@ -45,7 +46,7 @@ export function auditStore(sql: Sql) {
            and ${f.userId !== undefined ? sql`user_id = ${f.userId}` : all}
            and ${f.clientId !== undefined ? sql`client_id = ${f.clientId}` : all}
            and ${f.method !== undefined ? sql`method = ${f.method}` : all}
-           and ${f.status !== undefined ? sql`status = ${f.status}` : all}
+           and ${f.status === undefined ? all : f.status === 200 ? sql`status = 200` : sql`status = ${f.status} and status <> 200`}
            and ${f.errorCode !== undefined ? sql`error_code = ${f.errorCode}` : all}
            and ${f.after ? sql`(at, id) < (${f.after.at}, ${f.after.id})` : all}
          order by at desc, id desc

@@ -194,6 +194,19 @@ test('protocol errors: one row each (parse error, invalid request, empty batch, 
   expectRow(rows[0], { method: '(none)', status: 400, error_code: 'BATCH_TOO_LARGE' });
 });
 
+test('text COPY treats as syntax is kept exactly: backslash, tab, newline, carriage return, \\N, quotes', async () => {
+  // Real PostgreSQL takes fresh rows by COPY (text format), the embedded database by INSERT: both must
+  // store what the caller sent, byte for byte (U+0000 aside: PostgreSQL text cannot hold it).
+  const method = 'x\\y\tz\nw\r\\N"\'{a,b}é';
+  const spooledBefore = t.services.audit.counters.spooled;
+  const id = rid();
+  const res = await t.post('/jsonrpc', { jsonrpc: '2.0', id: 1, method }, { 'x-request-id': id, 'user-agent': 'ua\\N\ttab' });
+  assert.is(errorOf(res).code, -32601);
+  expectRow(await oneRow(id), { method, status: 404, error_code: 'METHOD_NOT_FOUND', user_agent: 'ua\\N\ttab' });
+  // Written as it came, not refused and rescued by the spool's replay.
+  assert.is(t.services.audit.counters.spooled, spooledBefore, 'the batch was written, not spooled');
+});
+
 test('a batch: one row per element (notifications included), all under the request id', async () => {
   const s = await loggedIn(t);
   const id = rid();
