@@ -93,12 +93,19 @@ async function copyBatch(sql: Sql, rows: Row[]): Promise<void> {
     for (let i = 0; i < COLUMNS.length; i++) text += (i ? '\t' : '') + copyField(row[COLUMNS[i]]);
     text += '\n';
   }
-  const stream = await sql`copy api_access_log (${sql(COLUMNS as unknown as string[])}) from stdin`.writable();
-  await new Promise<void>((resolve, reject) => {
-    stream.once('error', reject);
-    stream.once('finish', resolve);
-    stream.end(text);
-  });
+  // On a connection of its own: postgres.js pipelines queries onto busy connections, and one that
+  // lands on a connection in COPY fails (COPY_IN_PROGRESS).
+  const connection = await sql.reserve();
+  try {
+    const stream = await connection`copy api_access_log (${sql(COLUMNS as unknown as string[])}) from stdin`.writable();
+    await new Promise<void>((resolve, reject) => {
+      stream.once('error', reject);
+      stream.once('finish', resolve);
+      stream.end(text);
+    });
+  } finally {
+    connection.release();
+  }
 }
 
 /** PostgreSQL text cannot hold U+0000: one hostile method name must not make a whole batch refused. */

@@ -207,6 +207,23 @@ test('text COPY treats as syntax is kept exactly: backslash, tab, newline, carri
   assert.is(t.services.audit.counters.spooled, spooledBefore, 'the batch was written, not spooled');
 });
 
+test('audit writes never take a connection a call needs: 20 rounds of 60 parallel agents.list, every call 200, every row written', async () => {
+  // postgres.js pipelines a query onto a busy connection; one that landed on the connection writing
+  // audit rows by COPY failed (COPY_IN_PROGRESS) and answered 503.
+  const s = await loggedIn(t);
+  const spooledBefore = t.services.audit.counters.spooled;
+  const id = rid();
+  for (let round = 0; round < 20; round++) {
+    const flushing = t.services.audit.flush();
+    const answers = await Promise.all(Array.from({ length: 60 }, () => s.call('agents.list', {}, { 'x-request-id': id })));
+    await flushing;
+    const refused = answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body?.error?.message}`);
+    assert.equal(refused, [], `round ${round}: every call answered 200`);
+  }
+  assert.is((await rowsOf(id)).length, 20 * 60, 'one row per call');
+  assert.is(t.services.audit.counters.spooled, spooledBefore, 'written, not spooled');
+});
+
 test('a batch: one row per element (notifications included), all under the request id', async () => {
   const s = await loggedIn(t);
   const id = rid();
