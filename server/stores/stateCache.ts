@@ -32,16 +32,32 @@ const STATE_TTL = 3600;
 export const encodeUser = (s: UserState): string => JSON.stringify({ a: s.active, adm: s.admin });
 export const encodeClient = (s: ClientState): string => JSON.stringify({ a: s.active, s: s.scopes });
 
-export function decodeUser(raw: string | null): UserState | undefined {
-  if (raw === null) return undefined;
+/**
+ * Decoded state by its cached text: a validated call reads the same few texts over and over, so it
+ * pays a map lookup instead of a JSON parse. Callers never change what they get. Bounded: cleared
+ * when full (the texts come from our own writes, a few per user and client).
+ */
+function memoised<T>(decode: (raw: string) => T): (raw: string | null) => T | undefined {
+  const seen = new Map<string, T>();
+  return (raw) => {
+    if (raw === null) return undefined;
+    let value = seen.get(raw);
+    if (value === undefined) {
+      if (seen.size >= 10_000) seen.clear();
+      seen.set(raw, (value = decode(raw)));
+    }
+    return value;
+  };
+}
+
+export const decodeUser = memoised((raw): UserState => {
   const v = JSON.parse(raw) as { a: boolean; adm: boolean };
-  return { active: v.a === true, admin: v.adm === true };
-}
-export function decodeClient(raw: string | null): ClientState | undefined {
-  if (raw === null) return undefined;
+  return Object.freeze({ active: v.a === true, admin: v.adm === true });
+});
+export const decodeClient = memoised((raw): ClientState => {
   const v = JSON.parse(raw) as { a: boolean; s: string[] };
-  return { active: v.a === true, scopes: Array.isArray(v.s) ? v.s : [] };
-}
+  return Object.freeze({ active: v.a === true, scopes: Object.freeze(Array.isArray(v.s) ? v.s : []) as string[] });
+});
 export const decodeToken = (raw: string | null): TokenState | undefined => (raw === 'ok' || raw === 'revoked' ? raw : undefined);
 
 export function stateCache(cache: Cache, log: Logger, tombstoneSeconds: number) {
