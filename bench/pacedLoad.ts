@@ -22,6 +22,8 @@ export interface LoadFigures {
   errors: number;
   non2xx: number;
   requests: number;
+  /** What failed, by error code (ECONNRESET, ...), when anything did. */
+  error_codes?: Record<string, number>;
 }
 
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0);
@@ -33,6 +35,7 @@ export async function pacedLoad(baseUrl: string, load: PacedLoad): Promise<LoadF
   const total = Math.round(load.rate * load.durationSeconds);
   const latencies: number[] = [];
   let errors = 0;
+  const errorCodes: Record<string, number> = {};
   let non2xx = 0;
   let sent = 0;
   let settled = 0;
@@ -51,8 +54,9 @@ export async function pacedLoad(baseUrl: string, load: PacedLoad): Promise<LoadF
           finish();
         });
       });
-      req.on('error', () => {
+      req.on('error', (err: NodeJS.ErrnoException) => {
         errors++;
+        errorCodes[err.code ?? err.message] = (errorCodes[err.code ?? err.message] ?? 0) + 1;
         finish();
       });
       req.end(load.body);
@@ -70,5 +74,5 @@ export async function pacedLoad(baseUrl: string, load: PacedLoad): Promise<LoadF
   const seconds = (performance.now() - start) / 1000;
   latencies.sort((a, b) => a - b);
   const round = (ms: number) => Math.round(ms * 100) / 100;
-  return { rps: Math.round(total / seconds), p50_ms: round(percentile(latencies, 50)), p99_ms: round(percentile(latencies, 99)), errors, non2xx, requests: total };
+  return { rps: Math.round(total / seconds), p50_ms: round(percentile(latencies, 50)), p99_ms: round(percentile(latencies, 99)), errors, non2xx, requests: total, ...(errors ? { error_codes: errorCodes } : {}) };
 }

@@ -116,7 +116,7 @@ async function paced(scenario: string, url: string, load: PacedLoad, note?: stri
 /** A scenario's figures, kept for the table and printed as they come. */
 function recorded(figures: Figures): Figures {
   results.push(figures);
-  console.error(`  ${figures.scenario.padEnd(34)} ${String(figures.rps).padStart(7)} req/s  p50 ${figures.p50_ms} ms  p99 ${figures.p99_ms} ms  errors ${figures.errors}  non-2xx ${figures.non2xx}`);
+  console.error(`  ${figures.scenario.padEnd(34)} ${String(figures.rps).padStart(7)} req/s  p50 ${figures.p50_ms} ms  p99 ${figures.p99_ms} ms  errors ${figures.errors}${figures.error_codes ? ` ${JSON.stringify(figures.error_codes)}` : ''}  non-2xx ${figures.non2xx}`);
   return figures;
 }
 
