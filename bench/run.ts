@@ -44,9 +44,9 @@ const extra: Record<string, unknown> = { duration_s: DURATION, connections: CONN
 const children = new Set<ChildProcess>();
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-/** Tether runs as `make run` starts it: the build in dist/ on plain node with the Makefile's RUN_FLAGS; the baselines' .ts through tsx. */
-const TETHER = [...(process.env.TETHER_NODE_FLAGS ?? '').split(' ').filter(Boolean), 'dist/server/main.js'];
-const loaderFor = (args: string[]) => (args.at(-1)?.endsWith('.ts') ? ['--import', 'tsx'] : []);
+/** Tether runs as in production (`make run`): the build in dist/ on plain node; the baselines' .ts through tsx. */
+const TETHER = ['dist/server/main.js'];
+const loaderFor = (args: string[]) => (args[0]?.endsWith('.ts') ? ['--import', 'tsx'] : []);
 
 async function startServer(name: string, args: string[], env: Record<string, string>, port: number, readyPath = '/healthz'): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const command = TWO_CORES ? 'taskset' : process.execPath;
