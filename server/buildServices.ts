@@ -53,7 +53,7 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
     const sessionRows = sessionStore(db.sql);
     const users = userStore(db.sql, state);
     const metrics = createMetrics();
-    const audit = auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson'), copy: db.kind === 'postgres' });
+    const audit = auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson'), copySql: db.copySql });
     metrics.attach({
       activeSessions: () => sessionRows.countActive(config.sessionIdleTimeout),
       auditQueueDepth: audit.depth,

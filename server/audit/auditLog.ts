@@ -51,8 +51,8 @@ export interface AuditOptions {
   log: Logger;
   spoolFile: string;
   batchSize?: number;
-  /** Fresh rows by COPY (real PostgreSQL); else, and for replays, by INSERT. */
-  copy?: boolean;
+  /** Real PostgreSQL: fresh rows by COPY on this pool of its own (Database.copySql); else, and for replays, by INSERT. */
+  copySql?: Sql;
   flushMs?: number;
   replayMs?: number;
 }
@@ -87,25 +87,18 @@ const copyField = (value: string | number | null): string =>
  * is the service's speed). Fresh event ids never conflict; should a batch that timed out and was
  * spooled land after all, its replay (insertBatch) skips the rows it wrote.
  */
-async function copyBatch(sql: Sql, rows: Row[]): Promise<void> {
+async function copyBatch(copySql: Sql, rows: Row[]): Promise<void> {
   let text = '';
   for (const row of rows) {
     for (let i = 0; i < COLUMNS.length; i++) text += (i ? '\t' : '') + copyField(row[COLUMNS[i]]);
     text += '\n';
   }
-  // On a connection of its own: postgres.js pipelines queries onto busy connections, and one that
-  // lands on a connection in COPY fails (COPY_IN_PROGRESS).
-  const connection = await sql.reserve();
-  try {
-    const stream = await connection`copy api_access_log (${sql(COLUMNS as unknown as string[])}) from stdin`.writable();
-    await new Promise<void>((resolve, reject) => {
-      stream.once('error', reject);
-      stream.once('finish', resolve);
-      stream.end(text);
-    });
-  } finally {
-    connection.release();
-  }
+  const stream = await copySql`copy api_access_log (${copySql(COLUMNS as unknown as string[])}) from stdin`.writable();
+  await new Promise<void>((resolve, reject) => {
+    stream.once('error', reject);
+    stream.once('finish', resolve);
+    stream.end(text);
+  });
 }
 
 /** PostgreSQL text cannot hold U+0000: one hostile method name must not make a whole batch refused. */
@@ -123,8 +116,8 @@ export function auditLog(options: AuditOptions) {
   // not written within INSERT_TIMEOUT_MS is spooled. Should it land later after all, its replay
   // inserts nothing twice (event_id).
   const insert = async (rows: Row[], fresh: boolean) => {
-    const byCopy = fresh && options.copy === true;
-    const size = byCopy ? COPY_ROWS : batchSize;
+    const copySql = fresh ? options.copySql : undefined;
+    const size = copySql ? COPY_ROWS : batchSize;
     for (let i = 0; i < rows.length; i += size) {
       const chunk = rows.slice(i, i + size);
       let timer: NodeJS.Timeout | undefined;
@@ -132,7 +125,7 @@ export function auditLog(options: AuditOptions) {
         timer = setTimeout(() => reject(new Error(`audit insert took longer than ${INSERT_TIMEOUT_MS} ms`)), INSERT_TIMEOUT_MS);
       });
       try {
-        await Promise.race([byCopy ? copyBatch(sql, chunk) : insertBatch(sql, chunk), timeout]);
+        await Promise.race([copySql ? copyBatch(copySql, chunk) : insertBatch(sql, chunk), timeout]);
       } finally {
         clearTimeout(timer);
       }

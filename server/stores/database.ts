@@ -19,6 +19,12 @@ export interface Database {
   kind: 'postgres' | 'embedded';
   /** Calls `onPayload` with every notification on `channel`, whichever connection's commit sent it. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<void>;
+  /**
+   * Real PostgreSQL: a pool of one connection for the audit's COPY, which no other query shares
+   * (postgres.js pipelines queries onto busy connections, and one that lands on a connection in COPY
+   * fails; a reserved connection that PostgreSQL drops crashes postgres.js on its next query).
+   */
+  copySql?: Sql;
   /** Embedded, opened by a command: the running server whose database it went through. */
   attachedTo?: PublishedServer;
   /** Embedded, opened by a server: tell commands on this DATA_DIR where the database answers. */
@@ -76,13 +82,18 @@ async function typesReadOnce(sql: Sql): Promise<Sql> {
 export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, options: OpenOptions = {}): Promise<Database> {
   if (config.databaseUrl) {
     const sql = await typesReadOnce(postgres(config.databaseUrl, { ...quiet, max: 10, idle_timeout: 30, connect_timeout: 5, transform: { undefined: null } }) as unknown as Sql);
+    // No types read: COPY's text needs none, and an unawaited read is what #1192 is about.
+    const copySql = postgres(config.databaseUrl, { ...quiet, max: 1, idle_timeout: 30, connect_timeout: 5, fetch_types: false }) as unknown as Sql;
     return {
       sql,
       kind: 'postgres',
       async listen(channel, onPayload) {
         await sql.listen(channel, onPayload);
       },
-      close: () => sql.end({ timeout: 5 }),
+      copySql,
+      async close() {
+        await Promise.all([sql.end({ timeout: 5 }), copySql.end({ timeout: 5 })]);
+      },
     };
   }
   const role = options.role ?? 'server';
