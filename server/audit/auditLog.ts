@@ -76,10 +76,11 @@ function insertBatch(sql: Sql, rows: Row[]) {
 }
 
 /** COPY's text format: NULL is \N; backslash, tab, newline and carriage return are escaped. */
-const COPY_SPECIAL = /[\\\t\n\r]/;
 const COPY_ESCAPE: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_SPECIALS = new RegExp(COPY_SPECIAL.source, 'g'); // the same characters, for replace()
 const copyField = (value: string | number | null): string =>
-  value === null ? '\\N' : typeof value !== 'string' ? String(value) : COPY_SPECIAL.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPE[c]) : value;
+  value === null ? '\\N' : typeof value !== 'string' ? String(value) : COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIALS, (c) => COPY_ESCAPE[c]) : value;
 
 /**
  * Fresh rows on real PostgreSQL: COPY costs it about a third less CPU per row than the unnest()
