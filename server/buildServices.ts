@@ -7,7 +7,7 @@ import type { Config } from './config.ts';
 import { openDatabase, type OpenOptions } from './stores/database.ts';
 import { infoLineWriter } from './log.ts';
 import { migrate } from './stores/migrate.ts';
-import { memoryCache } from './stores/memoryCache.ts';
+import { memoryCache } from './cache/memoryCache.ts';
 import type { Services } from './services.ts';
 import { deriveKeys, resolveSecret } from './auth/keys.ts';
 import { userStore } from './stores/userStore.ts';
@@ -17,8 +17,8 @@ import { sessionStore } from './stores/sessionStore.ts';
 import { sessionService } from './sessions/sessionService.ts';
 import { auditLog } from './audit/auditLog.ts';
 import { createMetrics } from './metrics.ts';
-import { stateCache } from './stores/stateCache.ts';
-import { applyChange, CHANNEL } from './stores/changeFeed.ts';
+import { stateCache } from './cache/stateCache.ts';
+import { applyChange, CHANNEL } from './cache/changeFeed.ts';
 
 export interface BuildOptions extends OpenOptions {
   /**
@@ -44,7 +44,7 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
       if (applied.length) log.info({ applied }, 'migrations applied');
     }
     // Loaded only when configured: node-redis costs ~0.5 s to load.
-    const cache = config.redisUrl ? await (await import('./stores/redisCache.ts')).redisCache(config.redisUrl, log) : memoryCache();
+    const cache = config.redisUrl ? await (await import('./cache/redisCache.ts')).redisCache(config.redisUrl, log) : memoryCache();
     const keys = deriveKeys(await resolveSecret(config));
     const state = stateCache(cache, log, tombstoneSeconds(config));
     if (options.followChanges && cache.kind === 'memory') {

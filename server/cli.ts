@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { buildServices, closeServices } from './buildServices.ts';
-import { DataDirInUse } from './stores/dataDirLock.ts';
+import { DataDirInUse } from './embedded/dataDirLock.ts';
 import { checkDataDir } from './preflight.ts';
 import { hashPassword } from './auth/passwords.ts';
 import { passwordRefusal, PASSWORD_POLICY } from './auth/passwordPolicy.ts';

@@ -2,7 +2,7 @@
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { preflight } from './preflight.ts';
-import { DataDirInUse } from './stores/dataDirLock.ts';
+import { DataDirInUse } from './embedded/dataDirLock.ts';
 import { createLogger } from './log.ts';
 import { startTether } from './start.ts';
 import { demoFile, ensureDemo, existingDemo, howToCall } from './demo.ts';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { CallLine } from './log.ts';
 import type { Config } from './config.ts';
 import type { Database } from './stores/database.ts';
-import type { Cache } from './stores/cache.ts';
+import type { Cache } from './cache/cache.ts';
 import type { SigningKeys } from './auth/keys.ts';
 import type { UserStore } from './stores/userStore.ts';
 import type { ClientStore } from './stores/clientStore.ts';
@@ -12,7 +12,7 @@ import type { SessionStore } from './stores/sessionStore.ts';
 import type { SessionService } from './sessions/sessionService.ts';
 import type { AuditLog } from './audit/auditLog.ts';
 import type { Metrics } from './metrics.ts';
-import type { StateCache } from './stores/stateCache.ts';
+import type { StateCache } from './cache/stateCache.ts';
 
 export interface Services {
   config: Config;

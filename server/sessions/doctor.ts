@@ -1,7 +1,7 @@
 // `tether sessions doctor`: walks the troubleshooting guide's checks for one session, in the order
 // requireSession applies them, and says what the server would answer, which issue of the guide that
 // is, and what to do. It reads the stores only: it never slides a TTL or ends a session.
-import { isLive, tombstoneReason } from '../stores/cache.ts';
+import { isLive, tombstoneReason } from '../cache/cache.ts';
 import { CATALOGUE, type ErrorCode } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { cacheKeyOf, hashOf, isWellFormed, prefixOf } from './sessionId.ts';

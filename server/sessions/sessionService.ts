@@ -9,13 +9,13 @@
 // end answered, no later call on any instance sharing the cache finds the session alive.
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import { isLive, tombstoneReason, type Cache } from '../stores/cache.ts';
+import { isLive, tombstoneReason, type Cache } from '../cache/cache.ts';
 import type { EndReason, Ended, SessionStore, SessionWithUser } from '../stores/sessionStore.ts';
 import type { SigningKeys } from '../auth/keys.ts';
 import type { Peer } from '../rpc/context.ts';
 import type { PublicUser, UserStore } from '../stores/userStore.ts';
 import type { Metrics } from '../metrics.ts';
-import { decodeUser, USER_PREFIX, type StateCache, type UserState } from '../stores/stateCache.ts';
+import { decodeUser, USER_PREFIX, type StateCache, type UserState } from '../cache/stateCache.ts';
 import { RpcError } from '../errors.ts';
 import { cacheKeyOf, hashOf, newSessionId } from './sessionId.ts';
 import { fingerprintOf } from './fingerprint.ts';

@@ -3,7 +3,7 @@
 // a token revocation is committed, then written to the cache every call reads it from (stateCache.ts).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Sql } from './database.ts';
-import type { ClientState, StateCache } from './stateCache.ts';
+import type { ClientState, StateCache } from '../cache/stateCache.ts';
 
 export interface ClientRow {
   id: string;

@@ -9,8 +9,8 @@ import postgres from 'postgres';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
-import { acquireDataDirLock, DataDirInUse, type DataDirLock, type LockRole } from './dataDirLock.ts';
-import { findRunningServer, publishServer, type PublishedServer } from './runningServer.ts';
+import { acquireDataDirLock, DataDirInUse, type DataDirLock, type LockRole } from '../embedded/dataDirLock.ts';
+import { findRunningServer, publishServer, type PublishedServer } from '../embedded/runningServer.ts';
 
 export type Sql = postgres.Sql<Record<string, never>>;
 
@@ -142,7 +142,7 @@ async function openEmbedded(dataDir: string, lock: DataDirLock): Promise<Databas
   // Loaded lazily: a deployment on real PostgreSQL never pays for the embedded engine.
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-  const { UnitQueue } = await import('./pgliteQueue.ts');
+  const { UnitQueue } = await import('../embedded/pgliteQueue.ts');
   const dir = join(dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
   const engine = await PGlite.create(dir);

@@ -1,7 +1,7 @@
 // users: who may log in. Logins match case-insensitively. A change of a user's state (active, admin)
 // is committed, then written to the cache every call reads it from (stateCache.ts).
 import type { Sql } from './database.ts';
-import type { StateCache, UserState } from './stateCache.ts';
+import type { StateCache, UserState } from '../cache/stateCache.ts';
 
 export interface UserRow {
   id: number;

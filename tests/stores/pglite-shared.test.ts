@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, type Database } from '../../server/stores/database.ts';
-import { DataDirInUse } from '../../server/stores/dataDirLock.ts';
+import { DataDirInUse } from '../../server/embedded/dataDirLock.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tether-pglite-shared-'));
 let server: Database;

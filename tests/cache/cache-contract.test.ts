@@ -5,9 +5,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import type { Cache } from '../../server/stores/cache.ts';
-import { memoryCache } from '../../server/stores/memoryCache.ts';
-import { redisCache } from '../../server/stores/redisCache.ts';
+import type { Cache } from '../../server/cache/cache.ts';
+import { memoryCache } from '../../server/cache/memoryCache.ts';
+import { redisCache } from '../../server/cache/redisCache.ts';
 import { createLogger } from '../../server/log.ts';
 import { startThrowawayRedis, type ThrowawayRedis } from '../support/throwaway.ts';
 
