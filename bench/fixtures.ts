@@ -47,7 +47,7 @@ export async function benchWorld(databaseUrl: string, jwtSecret: string, lifetim
   await migrate(sql);
   const keys = deriveKeys(jwtSecret);
   // Created before any server runs: no cache holds their state yet.
-  const uncached = { user: async () => {}, client: async () => {}, token: async () => {} };
+  const uncached = async () => {};
   const { client } = await clientStore(sql, uncached).create('bench', ['admin']);
   const clientId = client.id;
   const login = `bench_${randomBytes(4).toString('hex')}`;

@@ -37,9 +37,12 @@ async function proveOwnPassword(ctx: SessionContext, password: string, field: st
   return user;
 }
 
-/** A new session for the same user, OAuth client and fingerprint; its login time is the password proof. */
-async function openFor(ctx: SessionContext, user: UserRow) {
-  const opened = await ctx.services.sessions.open(publicUser(user), ctx.client.id, ctx.peer);
+/**
+ * A new session for the same user, OAuth client and fingerprint; its login time is the password proof.
+ * It opens only while `passwordHash` is still the user's (checked under the lock that opens it).
+ */
+async function openFor(ctx: SessionContext, user: UserRow, passwordHash: string) {
+  const opened = await ctx.services.sessions.open(publicUser(user), ctx.client.id, ctx.peer, passwordHash);
   return {
     opened,
     result: {
@@ -73,12 +76,13 @@ export const changePassword = defineMethod({
     }
     const { users, sessions, log } = ctx.services;
     // Compare-and-set on the hash just verified: of two changes made with the same current password, one wins.
-    const changed = await fromStore(users.setPasswordHash(user.id, await hashPassword(params.new_password), user.password_hash), 'user store');
+    const newHash = await hashPassword(params.new_password);
+    const changed = await fromStore(users.setPasswordHash(user.id, newHash, user.password_hash), 'user store');
     if (!changed) throw new RpcError('AUTHENTICATION_FAILED', 'current_password is no longer the current password: it was changed meanwhile.', { field: 'current_password' });
     // Every session ends, the caller's too (whoever else held one knew or stole the old password);
     // then the caller gets a new one.
     const ended = await sessions.endAllOfUser(user.id, 'password_changed');
-    const { result } = await openFor(ctx, user);
+    const { result } = await openFor(ctx, user, newHash);
     log.info(
       { request_id: ctx.requestId, user_id: user.id, session: ctx.session.prefix, new_session: prefixOf(result.session_id), sessions_ended: ended },
       '[PASSWORD CHANGED] every session ended, a new one opened for the caller',
@@ -96,7 +100,7 @@ export const reauthenticate = defineMethod({
   async handler(params, ctx) {
     const user = await proveOwnPassword(ctx, params.password, 'password');
     const { sessions, log } = ctx.services;
-    const { opened, result } = await openFor(ctx, user);
+    const { opened, result } = await openFor(ctx, user, user.password_hash);
     await sessions.end(ctx.session.hash, 'reauthenticated');
     log.info({ request_id: ctx.requestId, user_id: user.id, session: ctx.session.prefix, new_session: prefixOf(opened.sessionId) }, '[REAUTHENTICATED] session renewed with a fresh password proof');
     return { ...result, password_proved_at: new Date((opened.entry.pp ?? opened.entry.at) * 1000).toISOString() };

@@ -55,7 +55,7 @@ export const login = defineMethod({
       throw new RpcError('USER_INACTIVE', 'This user is disabled: ask an administrator.');
     }
     ctx.record.userId = user.id;
-    const opened = await sessions.open(publicUser(user), ctx.client.id, ctx.peer);
+    const opened = await sessions.open(publicUser(user), ctx.client.id, ctx.peer, user.password_hash);
     ctx.record.sessionPrefix = prefixOf(opened.sessionId);
     ctx.record.sessionHashPrefix = hashPrefixOf(opened.hash);
     log.info({ request_id: ctx.requestId, user_id: user.id, client_id: ctx.client.id, session: ctx.record.sessionPrefix }, '[LOGIN] session opened');

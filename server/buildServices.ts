@@ -18,7 +18,7 @@ import { sessionService } from './sessions/sessionService.ts';
 import { auditLog } from './audit/auditLog.ts';
 import { createMetrics } from './metrics.ts';
 import { stateCache } from './cache/stateCache.ts';
-import { applyChange, CHANNEL } from './cache/changeFeed.ts';
+import { changeLog, logOrigin } from './cache/changeLog.ts';
 
 export interface BuildOptions extends OpenOptions {
   /**
@@ -27,8 +27,8 @@ export interface BuildOptions extends OpenOptions {
    */
   migrations?: 'always' | 'unless-attached';
   /**
-   * An instance serving calls from an in-process cache applies the change feed (other processes' ends
-   * and state changes); a command, which serves no calls, does not listen.
+   * An instance serving calls follows the change log (notifications, reconnects, a poll); a command,
+   * which serves no calls, does not listen: it brings a shared cache up to the log after its changes.
    */
   followChanges?: boolean;
 }
@@ -44,15 +44,16 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
       if (applied.length) log.info({ applied }, 'migrations applied');
     }
     // Loaded only when configured: node-redis costs ~0.5 s to load.
-    const cache = config.redisUrl ? await (await import('./cache/redisCache.ts')).redisCache(config.redisUrl, log) : memoryCache();
+    const cache = config.redisUrl ? await (await import('./cache/redisCache.ts')).redisCache(config.redisUrl, log, await logOrigin(db.sql)) : memoryCache();
     const keys = deriveKeys(await resolveSecret(config));
-    const state = stateCache(cache, log, tombstoneSeconds(config));
-    if (options.followChanges && cache.kind === 'memory') {
-      await db.listen(CHANNEL, (payload) => void applyChange(state, log, payload));
-    }
-    const sessionRows = sessionStore(db.sql);
-    const users = userStore(db.sql, state);
+    const state = stateCache(cache, log);
     const metrics = createMetrics();
+    const changes = changeLog({ sql: db.sql, cache, log, tombstoneSeconds: tombstoneSeconds(config), pollMs: config.changePollInterval, onBehind: () => metrics.cacheBehind() });
+    if (options.followChanges) await changes.follow((channel, onPayload, onListen) => db.listen(channel, onPayload, onListen));
+    // A command's own in-process cache serves nobody: nothing to bring up to the log.
+    const afterChange = options.followChanges || cache.kind === 'redis' ? changes.afterChange : async () => {};
+    const sessionRows = sessionStore(db.sql);
+    const users = userStore(db.sql, afterChange);
     const audit = auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson'), copySql: db.copySql });
     metrics.attach({
       activeSessions: () => sessionRows.countActive(config.sessionIdleTimeout),
@@ -68,11 +69,12 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
       cache,
       keys,
       state,
+      changes,
       users,
-      clients: clientStore(db.sql, state),
+      clients: clientStore(db.sql, afterChange),
       agents: agentStore(db.sql),
       sessionRows,
-      sessions: sessionService({ config, log, cache, state, store: sessionRows, users, keys, metrics }),
+      sessions: sessionService({ config, log, cache, state, changes: { lookup: changes.lookup, afterChange }, store: sessionRows, users, keys, metrics }),
       audit,
       metrics,
     };
@@ -85,5 +87,6 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
 export async function closeServices(services: Services): Promise<void> {
   // The audit queue is flushed (or spooled) before the database closes.
   await services.audit.close().catch((err: Error) => services.log.error({ err: err.message }, 'audit flush at shutdown failed'));
+  services.changes.stop();
   await Promise.allSettled([services.cache.close(), services.db.close()]);
 }

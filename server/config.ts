@@ -33,6 +33,8 @@ export interface Config {
   sweepInterval: number;
   /** Days of audit rows and ended sessions kept; 0 keeps everything. */
   retentionDays: number;
+  /** Milliseconds between reads of the change log that a lost notification would have woken. */
+  changePollInterval: number;
   /** Serve GET /metrics (Prometheus text). */
   metricsEnabled: boolean;
   /** Processes sharing the port (node:cluster); more than 1 needs DATABASE_URL. */
@@ -205,6 +207,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeout: integer(env, 'SHUTDOWN_TIMEOUT', 10, 1, 600),
     sweepInterval: integer(env, 'SWEEP_INTERVAL', 60, 0, 86400),
     retentionDays: integer(env, 'RETENTION_DAYS', 90, 0, 36500),
+    changePollInterval: integer(env, 'CHANGE_POLL_INTERVAL', 1000, 50, 60_000),
     metricsEnabled: oneOf(env, 'METRICS', ['on', 'off'], 'on') === 'on',
     workers: workers(env, databaseUrl),
     loginThrottle: {

@@ -38,6 +38,7 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
   // Every reason from 0, so rate() and alerts see a series before its first end.
   for (const reason of END_REASONS) expirations.inc({ reason }, 0);
   const cacheLookups = new Counter({ name: 'tether_session_cache_lookups_total', help: 'Session lookups in the cache, by result (hit, miss, error).', labelNames: ['result'] as const, registers: [registry] });
+  const cacheBehind = new Counter({ name: 'tether_cache_behind_total', help: 'Lookups that found the cache behind the change log (it missed writes, or came back older) and caught it up first.', registers: [registry] });
   new Gauge({
     name: 'tether_active_sessions',
     help: 'Active sessions in PostgreSQL (not ended, within idle and absolute time).',
@@ -70,6 +71,9 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
     },
     cacheLookup(result: 'hit' | 'miss' | 'error') {
       cacheLookups.inc({ result });
+    },
+    cacheBehind() {
+      cacheBehind.inc();
     },
     async text(): Promise<{ contentType: string; body: string }> {
       return { contentType: registry.contentType, body: await registry.metrics() };

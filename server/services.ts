@@ -13,6 +13,7 @@ import type { SessionService } from './sessions/sessionService.ts';
 import type { AuditLog } from './audit/auditLog.ts';
 import type { Metrics } from './metrics.ts';
 import type { StateCache } from './cache/stateCache.ts';
+import type { ChangeLog } from './cache/changeLog.ts';
 
 export interface Services {
   config: Config;
@@ -23,6 +24,8 @@ export interface Services {
   cache: Cache;
   /** Users', clients' and tokens' state in the cache (stateCache.ts). */
   state: StateCache;
+  /** The change log's follower: the cache's position, catch-up, and the lookup checked against it. */
+  changes: ChangeLog;
   keys: SigningKeys;
   users: UserStore;
   clients: ClientStore;

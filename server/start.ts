@@ -38,7 +38,17 @@ export interface StartOptions {
 function startBackground(services: Services): () => Promise<void> {
   const { config, log } = services;
   if (config.sweepInterval === 0) return async () => {};
-  const sweep = sessionSweeper({ store: services.sessionRows, sessions: services.sessions, metrics: services.metrics, log, idleTimeout: config.sessionIdleTimeout });
+  // The change log outlives every cache key a change can invalidate (sessions: the idle timeout; state
+  // keys: an hour; access tokens: their lifetime), with an hour's margin.
+  const keepLog = Math.max(config.sessionIdleTimeout, 3600, config.accessTokenTtl) + 3600;
+  const sweep = sessionSweeper({
+    store: services.sessionRows,
+    afterChange: services.changes.afterChange,
+    pruneLog: () => services.changes.prune(keepLog),
+    metrics: services.metrics,
+    log,
+    idleTimeout: config.sessionIdleTimeout,
+  });
   const prune = retention({ sql: services.db.sql, store: services.sessionRows, log, days: config.retentionDays });
   let running: Promise<unknown> = Promise.resolve();
   let ticks = 0;

@@ -3,10 +3,10 @@ import { CATALOGUE, RpcError } from '../errors.ts';
 import type { CallContext } from '../rpc/context.ts';
 import type { Handler } from '../rpc/method.ts';
 import { verifyAccessToken } from './accessTokens.ts';
-import type { Lookup } from '../cache/cache.ts';
-import { clientKey, decodeClient, decodeToken, tokenKey, USER_PREFIX } from '../cache/stateCache.ts';
+import { isLive, type Lookup } from '../cache/cache.ts';
+import { clientKey, CORRUPT, decodeClient, decodeToken, tokenKey, USER_PREFIX } from '../cache/stateCache.ts';
 import { cacheKeyOf, hashOf, isWellFormed } from '../sessions/sessionId.ts';
-import type { Prefetched } from '../sessions/sessionService.ts';
+import { parseEntry, type Prefetched } from '../sessions/sessionService.ts';
 import { sessionIdOf } from './requireSession.ts';
 
 export interface ClientIdentity {
@@ -102,29 +102,53 @@ export async function clientOf(ctx: CallContext, sessionHash?: string): Promise<
   ctx.record.clientId = clientId;
   const { cache, state, sessions } = ctx.services;
 
+  // undefined: the cache is unreachable, or behind the change log and not caught up: PostgreSQL answers.
   let looked: Lookup | undefined;
   try {
-    looked = await cache.lookup(sessionHash && cacheKeyOf(sessionHash), sessions.idleTimeout, USER_PREFIX, [clientKey(clientId), tokenKey(jti)]);
+    looked = await ctx.services.changes.lookup(sessionHash && cacheKeyOf(sessionHash), sessions.idleTimeout, USER_PREFIX, [clientKey(clientId), tokenKey(jti)]);
   } catch (err) {
     ctx.services.log.debug({ err: (err as Error).message }, 'cache unavailable: token status from PostgreSQL');
   }
-  let client = decodeClient(looked?.values[0] ?? null);
-  let token = decodeToken(looked?.values[1] ?? null);
-  if (!client || !token) {
-    const status = await statusFromDatabase(ctx, clientId, jti);
-    client = { active: status.active, scopes: status.scopes };
-    token = status.revoked ? 'revoked' : 'ok';
-    if (looked) await Promise.all([state.fillClient(clientId, client), state.fillToken(jti, token, exp)]);
+  const prefetched = sessionHash ? { hash: sessionHash, usable: looked !== undefined, session: looked?.session ?? null, user: looked?.user ?? null } : undefined;
+  try {
+    const rawClient = looked?.values[0] ?? null;
+    const rawToken = looked?.values[1] ?? null;
+    let client = decodeClient(rawClient);
+    let token = decodeToken(rawToken);
+    if (!client || client === CORRUPT || !token || token === CORRUPT) {
+      const status = await statusFromDatabase(ctx, clientId, jti);
+      const fresh = { active: status.active, scopes: status.scopes };
+      const freshToken = status.revoked ? 'revoked' : 'ok';
+      if (looked) {
+        await Promise.all([
+          client === CORRUPT ? state.mendClient(clientId, rawClient as string, fresh) : client ? undefined : state.fillClient(clientId, fresh),
+          token === CORRUPT ? state.mendToken(jti, rawToken as string, freshToken, exp) : token ? undefined : state.fillToken(jti, freshToken, exp),
+        ]);
+      }
+      client = fresh;
+      token = freshToken;
+    }
+    if (token === 'revoked' || !client.active) {
+      refuse(ctx, 'TOKEN_REVOKED', token === 'revoked' ? 'This access token was revoked: request a new one.' : 'This OAuth client is disabled.', '[AUTH] bearer token revoked');
+    }
+    // A scope removed from the client is refused at once; one added comes with the client's next token.
+    const live = scopes.filter((s) => client.scopes.includes(s));
+    return { client: { id: clientId, scopes: live, jti }, prefetched };
+  } catch (err) {
+    undoSlide(ctx, prefetched);
+    throw err;
   }
-  if (token === 'revoked' || !client.active) {
-    refuse(ctx, 'TOKEN_REVOKED', token === 'revoked' ? 'This access token was revoked: request a new one.' : 'This OAuth client is disabled.', '[AUTH] bearer token revoked');
-  }
-  // A scope removed from the client is refused at once; one added comes with the client's next token.
-  const live = scopes.filter((s) => client.scopes.includes(s));
-  return {
-    client: { id: clientId, scopes: live, jti },
-    prefetched: sessionHash && looked ? { hash: sessionHash, session: looked.session, user: looked.user } : undefined,
-  };
+}
+
+/**
+ * The lookup slid the session's idle TTL before any check ran: a call refused before its handler
+ * (bearer, client, scope, session checks, role, step-up) must not keep the session alive, else a
+ * stolen id could extend its owner's session with calls that are all refused.
+ */
+function undoSlide(ctx: CallContext, prefetched: (Prefetched & { hash: string }) | undefined): void {
+  if (!prefetched?.usable || !isLive(prefetched.session)) return;
+  const entry = parseEntry(prefetched.session as string);
+  if (entry) ctx.services.sessions.unslide(prefetched.hash, entry);
 }
 
 export const requireJwt =
@@ -137,5 +161,11 @@ export const requireJwt =
     }
     const { client, prefetched } = await clientOf(ctx, sessionHash);
     // The call's one context grows as it is checked (a copy per decorator cost a visible share of a call).
-    return inner(params, Object.assign(ctx, { client, prefetched }));
+    if (!prefetched) return inner(params, Object.assign(ctx, { client, prefetched }));
+    try {
+      return await inner(params, Object.assign(ctx, { client, prefetched }));
+    } catch (err) {
+      if (!ctx.reachedHandler) undoSlide(ctx, prefetched);
+      throw err;
+    }
   };

@@ -68,6 +68,15 @@ function checkSecurityToken(ctx: JwtContext, found: Found): void {
       session_timeout: ctx.services.config.sessionAbsoluteTimeout,
     });
   }
+  // The absolute end from the row too (expires_at, in the entry), not only from the token's exp: a
+  // lifetime shortened in PostgreSQL holds, and so would one whose token check were ever lost.
+  if (Math.floor(Date.now() / 1000) >= entry.abs) {
+    ctx.services.sessions.end(found.hash, 'absolute').catch(() => {});
+    fail(ctx, 'SESSION_EXPIRED', `[SESSION EXPIRED] absolute end of session ${prefix}... reached (expires_at)`, { reason: 'absolute' }, 'The session reached its absolute lifetime: log in again.', {
+      reason: 'absolute',
+      session_timeout: ctx.services.config.sessionAbsoluteTimeout,
+    });
+  }
   const claims = verdict.claims;
   if (claims.sid !== found.hash) fail(ctx, 'SESSION_TOKEN_INVALID', `[SESSION SECURITY] Token belongs to another session ${prefix}...`, {}, 'The session security token does not belong to this session: log in again.');
   if (claims.uid !== entry.uid) fail(ctx, 'SESSION_INVALID', '[SESSION HIJACKING DETECTED - UID MISMATCH]', { token_uid: claims.uid }, 'Session validation failed: log in again.');
@@ -111,17 +120,10 @@ export const requireSession =
     ctx.record.userId = found.entry.uid;
     if (!found.user.active) {
       // Disabling a user ends their sessions; this refuses any call that raced that end.
-      ctx.services.sessions.unslide(found);
       fail(ctx, 'SESSION_REQUIRED', `[SESSION REQUIRED] session ${ctx.record.sessionPrefix}... user_disabled`, { reason: 'user_disabled' }, 'This user is disabled: ask an administrator.', { reason: 'user_disabled' });
     }
-    try {
-      checkSecurityToken(ctx, found);
-    } catch (err) {
-      // The lookup's GETEX slid the idle TTL before the checks ran: a refused call must not keep a
-      // session alive (else a stolen id could extend its owner's session by calling with the wrong headers).
-      ctx.services.sessions.unslide(found);
-      throw err;
-    }
+    // A refusal here undoes the lookup's slide (requireJwt does it for every refusal before the handler).
+    checkSecurityToken(ctx, found);
     ctx.services.sessions.keepAlive(found);
     return inner(params, Object.assign(ctx, { user: userOf(found), session: { ...found, prefix: prefixOf(sessionId) } }));
   };

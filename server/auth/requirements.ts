@@ -51,7 +51,11 @@ export function decoratorsFor(requires: Requirements): (inner: Handler<unknown, 
   const session = Boolean(requires.session || requires.admin);
   const bearer = Boolean(requires.bearer || requires.scope || session);
   return (inner) => {
-    let h = inner as AnyHandler;
+    const reached: Handler<unknown, unknown> = (params, ctx) => {
+      ctx.reachedHandler = true;
+      return inner(params, ctx);
+    };
+    let h = (bearer ? reached : inner) as AnyHandler;
     if (requires.admin) h = requireAdmin(requireRecentProof(h as Handler<unknown, unknown, SessionContext>)) as AnyHandler;
     if (requires.scope) h = requireScope(requires.scope, h as Handler<unknown, unknown, JwtContext>) as AnyHandler;
     if (session) h = requireSession(h as Handler<unknown, unknown, SessionContext>) as AnyHandler;

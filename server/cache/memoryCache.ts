@@ -1,7 +1,7 @@
 // In-process cache for the embedded defaults (and DATABASE_URL without REDIS_URL): nothing survives a
 // restart. Every method finishes in one synchronous turn, which makes each of them atomic, as the
-// Redis scripts are. Other processes' changes reach it through the change feed (changeFeed.ts).
-import { isLive, uidOf, type Cache } from './cache.ts';
+// Redis scripts are. Other processes' changes reach it through the change log (changeLog.ts).
+import { isLive, STALE, uidOf, type Cache } from './cache.ts';
 
 interface Entry {
   value: string;
@@ -10,6 +10,8 @@ interface Entry {
 
 export function memoryCache(now: () => number = Date.now): Cache {
   const entries = new Map<string, Entry>();
+  /** The change-log position applied (the mark lives with the data, as in Redis). */
+  let applied = -1;
   const live = (key: string): Entry | undefined => {
     const entry = entries.get(key);
     if (entry && entry.expiresAt <= now()) {
@@ -59,10 +61,35 @@ export function memoryCache(now: () => number = Date.now): Cache {
       entry.expiresAt = now() + ttlSeconds * 1000;
       return true;
     },
-    async lookup(sessionKey, idleSeconds, userKeyPrefix, keys) {
+    async lookup(sessionKey, idleSeconds, userKeyPrefix, keys, known) {
+      if (applied < known) return { behind: true, session: null, user: null, values: keys.map(() => null) };
       const session = sessionKey === undefined ? null : slide(sessionKey, idleSeconds);
       const uid = session !== null && isLive(session) ? uidOf(session) : undefined;
-      return { session, user: uid === undefined ? null : (live(userKeyPrefix + uid)?.value ?? null), values: keys.map((k) => live(k)?.value ?? null) };
+      return { behind: false, session, user: uid === undefined ? null : (live(userKeyPrefix + uid)?.value ?? null), values: keys.map((k) => live(k)?.value ?? null) };
+    },
+    async restore(key, value, ttlSeconds, pos) {
+      const now = live(key)?.value;
+      if (now !== undefined && !(now.startsWith(STALE) && Number(now.slice(1)) <= pos)) return false;
+      put(key, value, ttlSeconds);
+      return true;
+    },
+    async replace(key, expected, value, ttlSeconds) {
+      if (live(key)?.value !== expected) return false;
+      put(key, value, ttlSeconds);
+      return true;
+    },
+    async position() {
+      return applied;
+    },
+    async applyLog(writes, upTo) {
+      const start = applied;
+      for (const w of writes) {
+        if (w.pos <= start) continue;
+        put(w.key, w.value, w.ttl);
+        applied = Math.max(applied, w.pos);
+      }
+      applied = Math.max(applied, upTo);
+      return applied;
     },
     async del(...keys) {
       for (const key of keys) entries.delete(key);
@@ -91,6 +118,7 @@ export function memoryCache(now: () => number = Date.now): Cache {
     async close() {
       clearInterval(sweeper);
       entries.clear();
+      applied = -1;
     },
   };
 }

@@ -6,29 +6,58 @@
 import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
 import type { Logger } from 'pino';
-import { TOMBSTONE, type Cache } from './cache.ts';
+import { positionKey, STALE, TOMBSTONE, type Cache } from './cache.ts';
 
-const LIVE = `local v = redis.call('GET', KEYS[1]) if v and string.sub(v, 1, 1) ~= '${TOMBSTONE}' then`;
+const LIVE = `local v = redis.call('GET', KEYS[1]) if v and string.find('${TOMBSTONE}${STALE}', string.sub(v, 1, 1), 1, true) == nil then`;
 const SCRIPTS = {
   setIfLive: `${LIVE} redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0`,
   expireIfLive: `${LIVE} redis.call('EXPIRE', KEYS[1], ARGV[1]) return 1 end return 0`,
   getAndSlide: `${LIVE} redis.call('EXPIRE', KEYS[1], ARGV[1]) end return v`,
   unhit: `local n = tonumber(redis.call('GET', KEYS[1]) or '0')
     if n and n == tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) elseif n and n > 0 then redis.call('DECR', KEYS[1]) end return 0`,
-  // KEYS[1] the session key ('' for none), KEYS[2..] state keys; ARGV[1] idle TTL, ARGV[2] user key prefix.
-  // A Lua false becomes a nil reply, so the array keeps its positions.
-  lookup: `
-    local out = {false, false}
-    if KEYS[1] ~= '' then
-      local s = redis.call('GET', KEYS[1])
-      out[1] = s
-      if s and string.sub(s, 1, 1) ~= '${TOMBSTONE}' then
-        redis.call('EXPIRE', KEYS[1], ARGV[1])
-        local uid = string.match(s, '"uid":(%d+)')
-        if uid then out[2] = redis.call('GET', ARGV[2] .. uid) end
+  // Over nothing, or over a stale mark '?N' with N no newer than the position the restore read at.
+  restore: `local v = redis.call('GET', KEYS[1])
+    if v then
+      if string.sub(v, 1, 1) ~= '${STALE}' then return 0 end
+      local n = tonumber(string.sub(v, 2))
+      if n == nil or n > tonumber(ARGV[3]) then return 0 end
+    end
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1`,
+  replace: `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end return 0`,
+  // KEYS[1] the position key, KEYS[2..] the written keys; ARGV[1] upTo, then pos, value, ttl per write.
+  applyLog: `
+    local at = tonumber(redis.call('GET', KEYS[1]) or '-1') or -1
+    local start = at
+    for i = 2, #KEYS do
+      local j = (i - 2) * 3 + 2
+      local pos = tonumber(ARGV[j])
+      if pos > start then
+        redis.call('SET', KEYS[i], ARGV[j + 1], 'EX', ARGV[j + 2])
+        if pos > at then at = pos end
       end
     end
-    for i = 2, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) end
+    local upTo = tonumber(ARGV[1])
+    if upTo > at then at = upTo end
+    redis.call('SET', KEYS[1], tostring(at))
+    return at`,
+  // KEYS[1] the position key, KEYS[2] the session key ('' for none), KEYS[3..] state keys; ARGV[1]
+  // idle TTL, ARGV[2] user key prefix, ARGV[3] the position the instance knows. The position comes
+  // first: a cache behind it answers nothing and slides nothing. A Lua false becomes a nil reply, so
+  // the array keeps its positions: {position, session, user, values...}.
+  lookup: `
+    local at = tonumber(redis.call('GET', KEYS[1]) or '-1') or -1
+    if at < tonumber(ARGV[3]) then return {at} end
+    local out = {at, false, false}
+    if KEYS[2] ~= '' then
+      local s = redis.call('GET', KEYS[2])
+      out[2] = s
+      if s and string.find('${TOMBSTONE}${STALE}', string.sub(s, 1, 1), 1, true) == nil then
+        redis.call('EXPIRE', KEYS[2], ARGV[1])
+        local uid = string.match(s, '"uid":(%d+)')
+        if uid then out[3] = redis.call('GET', ARGV[2] .. uid) end
+      end
+    end
+    for i = 3, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) end
     return out`,
 } as const;
 type Script = keyof typeof SCRIPTS;
@@ -51,7 +80,9 @@ async function connectOrDegrade(client: ReturnType<typeof createClient>, log: Lo
   if (outcome) log.warn({ err: outcome.message }, 'redis unreachable at start: starting degraded (sessions answered from PostgreSQL); reconnecting in the background');
 }
 
-export async function redisCache(url: string, log: Logger): Promise<Cache> {
+/** `origin`: the change log's origin (cache_log_origin), which names the key of the cache's position. */
+export async function redisCache(url: string, log: Logger, origin = 'default'): Promise<Cache> {
+  const POSITION_KEY = positionKey(origin);
   const client = createClient({
     url,
     disableOfflineQueue: true,
@@ -90,9 +121,22 @@ export async function redisCache(url: string, log: Logger): Promise<Cache> {
     },
     setIfLive: async (key, value, ttlSeconds) => (await run('setIfLive', [key], [value, String(Math.max(1, Math.ceil(ttlSeconds)))])) === 1,
     expireIfLive: async (key, ttlSeconds) => (await run('expireIfLive', [key], [String(Math.max(1, Math.ceil(ttlSeconds)))])) === 1,
-    async lookup(sessionKey, idleSeconds, userKeyPrefix, keys) {
-      const reply = (await run('lookup', [sessionKey ?? '', ...keys], [String(idleSeconds), userKeyPrefix])) as (string | null)[];
-      return { session: reply[0] ?? null, user: reply[1] ?? null, values: keys.map((_, i) => reply[i + 2] ?? null) };
+    async lookup(sessionKey, idleSeconds, userKeyPrefix, keys, known) {
+      const reply = (await run('lookup', [POSITION_KEY, sessionKey ?? '', ...keys], [String(idleSeconds), userKeyPrefix, String(known)])) as (string | number | null)[];
+      if (reply.length === 1) return { behind: true, session: null, user: null, values: keys.map(() => null) };
+      const text = (i: number) => (reply[i] ?? null) as string | null;
+      return { behind: false, session: text(1), user: text(2), values: keys.map((_, i) => text(i + 3)) };
+    },
+    restore: async (key, value, ttlSeconds, pos) => (await run('restore', [key], [value, String(Math.max(1, Math.ceil(ttlSeconds))), String(pos)])) === 1,
+    replace: async (key, expected, value, ttlSeconds) => (await run('replace', [key], [expected, value, String(Math.max(1, Math.ceil(ttlSeconds)))])) === 1,
+    async position() {
+      const raw = await client.get(POSITION_KEY);
+      const at = raw === null ? NaN : Number(raw);
+      return Number.isFinite(at) ? at : -1;
+    },
+    async applyLog(writes, upTo) {
+      const args = writes.flatMap((w) => [String(w.pos), w.value, String(Math.max(1, Math.ceil(w.ttl)))]);
+      return Number(await run('applyLog', [POSITION_KEY, ...writes.map((w) => w.key)], [String(upTo), ...args]));
     },
     async del(...keys) {
       if (keys.length) await client.del(keys);

@@ -43,4 +43,6 @@ export interface CallContext {
   rawParams: unknown;
   record: CallRecord;
   services: Services;
+  /** Set when every decorator passed and the handler runs: a call refused before it keeps no session alive. */
+  reachedHandler?: boolean;
 }

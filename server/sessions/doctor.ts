@@ -1,13 +1,13 @@
 // `tether sessions doctor`: walks the troubleshooting guide's checks for one session, in the order
 // requireSession applies them, and says what the server would answer, which issue of the guide that
 // is, and what to do. It reads the stores only: it never slides a TTL or ends a session.
-import { isLive, tombstoneReason } from '../cache/cache.ts';
+import { isTombstone, STALE, tombstoneReason } from '../cache/cache.ts';
 import { CATALOGUE, type ErrorCode } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { cacheKeyOf, hashOf, isWellFormed, prefixOf } from './sessionId.ts';
 import { fingerprintMismatch, type Fingerprint, type Mismatch } from './fingerprint.ts';
 import { verifySecurityToken } from './securityToken.ts';
-import { entryOf, type SessionEntry } from './sessionService.ts';
+import { entryOf, parseEntry, type SessionEntry } from './sessionService.ts';
 
 export interface DoctorRequest {
   sessionId: string;
@@ -75,11 +75,14 @@ export async function diagnose(services: Services, request: DoctorRequest): Prom
   try {
     const raw = await services.cache.get(cacheKeyOf(hash));
     const ttl = await services.cache.ttl(cacheKeyOf(hash));
-    if (raw !== null && !isLive(raw)) {
+    if (raw !== null && isTombstone(raw)) {
       step('cache entry', 'pass', `ended (${tombstoneReason(raw)}): a tombstone refuses every call (${services.cache.kind}), ${ttl} s left`);
+    } else if (raw?.startsWith(STALE)) {
+      step('cache entry', 'warn', `marked stale by the change log (${services.cache.kind}): the next call reads the row from PostgreSQL`);
     } else if (raw) {
-      entry = JSON.parse(raw) as SessionEntry;
-      step('cache entry', 'pass', `present (${services.cache.kind}), ${ttl} s of idle time left`);
+      entry = parseEntry(raw);
+      if (entry) step('cache entry', 'pass', `present (${services.cache.kind}), ${ttl} s of idle time left`);
+      else step('cache entry', 'warn', `unreadable (${services.cache.kind}): the next call reads PostgreSQL and replaces it ([CACHE CORRUPT])`);
     } else {
       step('cache entry', 'warn', `absent (${services.cache.kind}): the next call restores it from PostgreSQL if the row allows`);
     }
@@ -95,8 +98,9 @@ export async function diagnose(services: Services, request: DoctorRequest): Prom
   } else {
     const state = row.is_active ? 'active' : `ended (${row.end_reason ?? 'unknown'}) at ${(row.ended_at ?? row.logout_at)?.toISOString() ?? 'unknown time'}`;
     const detail = `${state}; user ${row.user_id} (${row.login}${row.user_active ? '' : ', disabled'}); login ${row.login_at.toISOString()}; last activity ${row.last_activity.toISOString()}; logout ${row.logout_at?.toISOString() ?? 'none'}`;
+    // PostgreSQL is the truth: an ended row refuses the session whatever the cache still holds (the
+    // change log brings every cache to it, and a cache behind the log answers nothing).
     if (row.is_active && row.user_active) step('database row', 'pass', detail);
-    else if (entry) step('database row', 'warn', `${detail}; the cache entry is still present, so the server accepts it until its TTL runs out`);
     else {
       step('database row', 'fail', detail);
       if (row.end_reason === 'logout') return refuse('SESSION_REQUIRED', 8, 'The session was logged out: log in again and stop using the old session_id.');

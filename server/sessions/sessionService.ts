@@ -3,26 +3,34 @@
 // restart logs nobody out; last_activity in PostgreSQL lags real activity by at most
 // min(60 s, idle timeout / 10).
 //
-// An end is final: it is committed in PostgreSQL, then a tombstone takes the entry's place in the
-// cache. Every other cache write is conditional (cache.ts): a restore only fills an empty key, a
-// keep-alive, refresh or undone slide only touches a live entry. So whatever was in flight when an
-// end answered, no later call on any instance sharing the cache finds the session alive.
+// An end is final: it is committed in PostgreSQL (a trigger appends it to the change log in the same
+// transaction), then the log is applied to the cache (a tombstone takes the entry's place) before the
+// end is answered. Every other cache write is conditional (cache.ts): a restore only fills an empty
+// key (or a stale mark older than its read), a keep-alive, refresh or undone slide only touches a
+// live entry. So whatever was in flight when an end answered, no later call on any instance sharing
+// the cache finds the session alive; and a cache that missed the tombstone is behind the log and
+// answers nothing until it has it (cache/changeLog.ts).
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import { isLive, tombstoneReason, type Cache } from '../cache/cache.ts';
-import type { EndReason, Ended, SessionStore, SessionWithUser } from '../stores/sessionStore.ts';
+import { isTombstone, STALE, tombstoneReason, type Cache } from '../cache/cache.ts';
+import type { EndReason, SessionStore, SessionWithUser } from '../stores/sessionStore.ts';
 import type { SigningKeys } from '../auth/keys.ts';
 import type { Peer } from '../rpc/context.ts';
 import type { PublicUser, UserStore } from '../stores/userStore.ts';
 import type { Metrics } from '../metrics.ts';
-import { decodeUser, USER_PREFIX, type StateCache, type UserState } from '../cache/stateCache.ts';
+import { CORRUPT, decodeUser, USER_PREFIX, type StateCache, type UserState } from '../cache/stateCache.ts';
+import type { ChangeLog } from '../cache/changeLog.ts';
 import { RpcError } from '../errors.ts';
 import { cacheKeyOf, hashOf, newSessionId } from './sessionId.ts';
 import { fingerprintOf } from './fingerprint.ts';
 import { signSecurityToken } from './securityToken.ts';
 
+/** The shape of a cache entry: an entry of another version is a miss, read again from PostgreSQL. */
+export const ENTRY_VERSION = 2;
+
 /** What the cache keeps per session (times in epoch seconds). */
 export interface SessionEntry {
+  v: typeof ENTRY_VERSION;
   id: number;
   uid: number;
   login: string;
@@ -37,8 +45,8 @@ export interface SessionEntry {
   abs: number;
   /** last_activity as last written to PostgreSQL */
   la: number;
-  /** last password proof (password_proved_at: the login); absent in entries cached before it existed, then `at` */
-  pp?: number;
+  /** last password proof (password_proved_at: the login) */
+  pp: number;
 }
 
 export interface Found {
@@ -46,12 +54,14 @@ export interface Found {
   entry: SessionEntry;
   /** The user's live state (active, admin): changes reach every call at once. */
   user: UserState;
-  /** True when the cache missed and PostgreSQL answered. */
+  /** True when the cache missed (or could not be trusted) and PostgreSQL answered. */
   restored: boolean;
 }
 
 /** What a call's one cache round trip already read for this session (requireJwt does it). */
 export interface Prefetched {
+  /** False when the cache could not be trusted (behind the change log, or unreachable): PostgreSQL answers. */
+  usable: boolean;
   session: string | null;
   user: string | null;
 }
@@ -71,9 +81,10 @@ async function storage<T>(work: Promise<T>, log: Logger, what: string): Promise<
 }
 
 /** The refusal for a session that has ended, by its end reason. */
-export function endedError(reason: string | null, idle: number): RpcError {
-  if (reason === 'idle' || reason === 'absolute') {
-    return new RpcError('SESSION_EXPIRED', 'This session has expired: log in again.', { reason, session_timeout: idle });
+export function endedError(reason: string | null, timeouts: { idle: number; absolute: number }): RpcError {
+  if (reason === 'idle') return new RpcError('SESSION_EXPIRED', 'This session has expired: log in again.', { reason, session_timeout: timeouts.idle });
+  if (reason === 'absolute') {
+    return new RpcError('SESSION_EXPIRED', 'The session reached its absolute lifetime: log in again.', { reason, session_timeout: timeouts.absolute });
   }
   return new RpcError('SESSION_REQUIRED', `This session has ended (${reason ?? 'inactive'}): log in again.`, { reason: reason ?? 'inactive' });
 }
@@ -81,6 +92,7 @@ export function endedError(reason: string | null, idle: number): RpcError {
 /** What the cache keeps of a row (the doctor rebuilds the same from PostgreSQL). */
 export function entryOf(row: SessionWithUser): SessionEntry {
   return {
+    v: ENTRY_VERSION,
     id: row.id,
     uid: row.user_id,
     login: row.login,
@@ -95,18 +107,36 @@ export function entryOf(row: SessionWithUser): SessionEntry {
   };
 }
 
+/** A cache entry as written by this version, or undefined (garbage, another shape, another version). */
+export function parseEntry(raw: string): SessionEntry | undefined {
+  let e: Partial<SessionEntry>;
+  try {
+    e = JSON.parse(raw) as Partial<SessionEntry>;
+  } catch {
+    return undefined;
+  }
+  const ok =
+    typeof e === 'object' && e !== null && e.v === ENTRY_VERSION &&
+    [e.id, e.uid, e.at, e.abs, e.la, e.pp].every((n) => Number.isSafeInteger(n)) &&
+    typeof e.login === 'string' && typeof e.name === 'string' && typeof e.admin === 'boolean' && typeof e.cid === 'string' &&
+    (e.tok === null || typeof e.tok === 'string');
+  return ok ? (e as SessionEntry) : undefined;
+}
+
 export function sessionService(deps: {
   config: Config;
   log: Logger;
   cache: Cache;
   state: StateCache;
+  changes: Pick<ChangeLog, 'lookup' | 'afterChange'>;
   store: SessionStore;
   users: Pick<UserStore, 'stateOf'>;
   keys: SigningKeys;
   metrics: Pick<Metrics, 'sessionsEnded' | 'cacheLookup'>;
 }) {
-  const { config, log, cache, state, store, users, keys, metrics } = deps;
+  const { config, log, cache, state, changes, store, users, keys, metrics } = deps;
   const idle = config.sessionIdleTimeout;
+  const timeouts = { idle, absolute: config.sessionAbsoluteTimeout };
   const touchEvery = Math.max(1, Math.min(60, Math.floor(idle / 10)));
 
   /** Cache writes never fail a call: PostgreSQL has the truth and restores on the next miss. */
@@ -116,64 +146,78 @@ export function sessionService(deps: {
       return fallback;
     });
 
-  const ended = async (reason: EndReason, result: Ended): Promise<number> => {
-    metrics.sessionsEnded(reason, result.ended.length);
-    await state.sessionsEnded([...result.ended, ...result.before], reason);
-    return result.ended.length;
+  /** Ends committed: counted, then the cache brought up to the change log before they are answered. */
+  const ended = async (reason: EndReason, hashes: string[]): Promise<number> => {
+    metrics.sessionsEnded(reason, hashes.length);
+    if (hashes.length) await changes.afterChange();
+    return hashes.length;
   };
 
   /** The idle deadline a client can plan with: never past the absolute end. */
   const deadline = (entry: SessionEntry, from = nowSeconds()) => new Date(Math.min(from + idle, entry.abs) * 1000);
 
-  /** The user's live state: from the lookup when the cache had it, else PostgreSQL (and filled in). */
-  async function userStateOf(uid: number, raw: string | null): Promise<UserState> {
+  /** The user's live state: from the lookup when the cache had it, else PostgreSQL (and filled in, or mended). */
+  async function userStateOf(uid: number, raw: string | null, writable: boolean): Promise<UserState> {
     const cached = decodeUser(raw);
-    if (cached) return cached;
+    if (cached && cached !== CORRUPT) return cached;
     const fresh = await storage(users.stateOf(uid), log, 'user state');
     const s = fresh ?? { active: false, admin: false };
-    await state.fillUser(uid, s);
+    if (writable) await (cached === CORRUPT && raw !== null ? state.mendUser(uid, raw, s) : state.fillUser(uid, s));
     return s;
   }
 
-  async function restore(hash: string): Promise<Found> {
+  /**
+   * PostgreSQL answers: on a miss, on a stale mark, on a corrupt entry (`bad`, replaced only while it
+   * still holds that text), or when the cache cannot be trusted (`writable` false: nothing is written).
+   */
+  async function restore(hash: string, writable: boolean, bad?: string): Promise<Found> {
     const row = await storage(store.findByHash(hash), log, 'restore');
     if (!row) throw new RpcError('SESSION_REQUIRED', 'No session with this session_id: log in again.', { reason: 'unknown' });
-    if (!row.is_active || !row.user_active) throw endedError(row.is_active ? 'user_disabled' : row.end_reason, idle);
-    const idleFor = nowSeconds() - seconds(row.last_activity);
+    if (!row.is_active || !row.user_active) throw endedError(row.is_active ? 'user_disabled' : row.end_reason, timeouts);
+    const entry = entryOf(row);
+    const idleFor = nowSeconds() - entry.la;
     if (idleFor > idle) {
       await endOne(hash, 'idle');
       throw new RpcError('SESSION_EXPIRED', `Session expired after ${idle} seconds of inactivity: log in again.`, { reason: 'idle', session_timeout: idle });
     }
-    const entry = entryOf(row);
-    // Only into an empty key: an end that committed after our read has left its tombstone there.
-    await quietly(cache.setIfAbsent(cacheKeyOf(hash), JSON.stringify(entry), idle - idleFor), false);
     const user = { active: row.user_active, admin: row.is_admin };
-    await state.fillUser(row.user_id, user);
+    if (writable) {
+      const key = cacheKeyOf(hash);
+      const text = JSON.stringify(entry);
+      const ttl = Math.min(idle - idleFor, entry.abs - nowSeconds());
+      // A corrupt entry is replaced while it still holds the garbage; otherwise only an empty key (or a
+      // stale mark no newer than this read) is filled: an end that committed after our read has left
+      // its tombstone there.
+      await quietly(bad === undefined ? cache.restore(key, text, ttl, row.log_pos) : state.mendSession(key, bad, text, ttl), false);
+      await state.fillUser(row.user_id, user);
+    }
     return { hash, entry, user, restored: true };
   }
 
   async function fromCache(hash: string, raw: string, userRaw: string | null): Promise<Found> {
-    if (!isLive(raw)) throw endedError(tombstoneReason(raw), idle);
-    const entry = JSON.parse(raw) as SessionEntry;
-    const user = await userStateOf(entry.uid, userRaw);
+    if (isTombstone(raw)) throw endedError(tombstoneReason(raw), timeouts);
+    if (raw.startsWith(STALE)) return restore(hash, true);
+    const entry = parseEntry(raw);
+    if (!entry) return restore(hash, true, raw);
+    const user = await userStateOf(entry.uid, userRaw, true);
     return { hash, entry, user, restored: false };
   }
 
   async function endOne(hash: string, reason: EndReason): Promise<boolean> {
     const wasActive = await storage(store.end(hash, reason), log, 'end');
-    if (wasActive) metrics.sessionsEnded(reason);
-    // Tombstoned whether or not it was still active: a later end still reaches an entry.
-    await state.sessionsEnded([hash], reason);
+    if (wasActive) await ended(reason, [hash]);
     return wasActive;
   }
 
   return {
     idleTimeout: idle,
     deadline,
-    /** The sweeper ends rows in PostgreSQL and tombstones their cache entries through this. */
-    forget: (hashes: string[], reason: EndReason) => state.sessionsEnded(hashes, reason),
 
-    async open(user: PublicUser, clientId: string, peer: Peer) {
+    /**
+     * Opens a session for a user whose password (its stored hash: `passwordHash`) was just verified.
+     * Refused when the user was disabled, or the password changed, since that check.
+     */
+    async open(user: PublicUser, clientId: string, peer: Peer, passwordHash: string) {
       const sessionId = newSessionId();
       const hash = hashOf(sessionId);
       const loginAt = new Date(nowSeconds() * 1000);
@@ -183,40 +227,47 @@ export function sessionService(deps: {
       const securityToken = signSecurityToken(keys.session, { uid: user.id, sid: hash, cid: clientId, fingerprint }, lifetime);
       const opened = await storage(
         store.open(
-          { hash, userId: user.id, clientId, securityToken, ip: fingerprint.ip, userAgent: fingerprint.ua, acceptLanguage: fingerprint.lang, clientFingerprint: fingerprint.client, loginAt, expiresAt },
+          { hash, userId: user.id, clientId, securityToken, ip: fingerprint.ip, userAgent: fingerprint.ua, acceptLanguage: fingerprint.lang, clientFingerprint: fingerprint.client, loginAt, expiresAt, passwordHash },
           config.maxSessionsPerUser,
         ),
         log,
         'login',
       );
-      if (!opened) throw new RpcError('USER_INACTIVE', 'This user is disabled: ask an administrator.');
+      if (opened === 'inactive') throw new RpcError('USER_INACTIVE', 'This user is disabled: ask an administrator.');
+      if (opened === 'password_changed') {
+        log.warn({ user_id: user.id }, '[LOGIN FAILED] the password changed while the login was checked: no session opened');
+        throw new RpcError('AUTHENTICATION_FAILED', 'The login or the password is wrong.');
+      }
       if (opened.capped.length) {
-        await ended('cap', { ended: opened.capped, before: [] });
+        await ended('cap', opened.capped);
         log.info({ user_id: user.id, ended: opened.capped.length, cap: config.maxSessionsPerUser }, '[SESSION CAP] oldest sessions ended');
       }
-      const entry: SessionEntry = { id: opened.id, uid: user.id, login: user.login, name: user.name, admin: user.is_admin, cid: clientId, tok: securityToken, at: seconds(loginAt), abs: seconds(expiresAt), la: seconds(loginAt), pp: seconds(loginAt) };
+      const entry: SessionEntry = { v: ENTRY_VERSION, id: opened.id, uid: user.id, login: user.login, name: user.name, admin: user.is_admin, cid: clientId, tok: securityToken, at: seconds(loginAt), abs: seconds(expiresAt), la: seconds(loginAt), pp: seconds(loginAt) };
       // Into an empty key only: a concurrent end (a cap, a disable) may already have tombstoned it.
       await quietly(cache.setIfAbsent(cacheKeyOf(hash), JSON.stringify(entry), Math.min(idle, lifetime)), false);
       return { sessionId, hash, entry, expiresAt: deadline(entry), absoluteExpiresAt: expiresAt };
     },
 
     /**
-     * By the session id's hash: the cache first (one round trip that also slides the idle TTL and reads
-     * the user's state; requireJwt may have made it already), then PostgreSQL.
+     * By the session id's hash: the cache first (one round trip that also checks the cache against
+     * the change log, slides the idle TTL and reads the user's state; requireJwt may have made it
+     * already), then PostgreSQL.
      */
     async find(hash: string, prefetched?: Prefetched): Promise<Found> {
       let looked = prefetched;
       if (!looked) {
         try {
-          looked = await cache.lookup(cacheKeyOf(hash), idle, USER_PREFIX, []);
+          const answer = await changes.lookup(cacheKeyOf(hash), idle, USER_PREFIX, []);
+          looked = answer ? { usable: true, session: answer.session, user: answer.user } : { usable: false, session: null, user: null };
         } catch (err) {
-          metrics.cacheLookup('error');
           log.debug({ err: (err as Error).message }, 'session cache unavailable: asking PostgreSQL');
+          looked = { usable: false, session: null, user: null };
         }
       }
-      if (looked) metrics.cacheLookup(looked.session === null ? 'miss' : 'hit');
-      if (looked?.session) return fromCache(hash, looked.session, looked.user);
-      return restore(hash);
+      metrics.cacheLookup(!looked.usable ? 'error' : looked.session === null ? 'miss' : 'hit');
+      if (!looked.usable) return restore(hash, false);
+      if (looked.session !== null) return fromCache(hash, looked.session, looked.user);
+      return restore(hash, true);
     },
 
     /** Lazy last_activity: at most one PostgreSQL write per session per `touchEvery` seconds, off the call's path. */
@@ -233,11 +284,10 @@ export function sessionService(deps: {
      * last recorded activity (`la`, which lags real activity by at most the touch interval), so a
      * refused call never extends a session; at worst its owner loses that lag.
      */
-    unslide(found: Found): void {
-      if (found.restored) return;
+    unslide(hash: string, entry: SessionEntry): void {
       const now = nowSeconds();
-      const left = Math.min(idle - (now - found.entry.la), found.entry.abs - now);
-      void quietly(cache.expireIfLive(cacheKeyOf(found.hash), Math.max(1, left)), false);
+      const left = Math.min(idle - (now - entry.la), entry.abs - now);
+      void quietly(cache.expireIfLive(cacheKeyOf(hash), Math.max(1, left)), false);
     },
 
     /** sessions.refresh: the idle clock restarts now (the cache entry and PostgreSQL both), never past the absolute end. */
@@ -249,7 +299,7 @@ export function sessionService(deps: {
       if (!(await quietly(cache.setIfLive(key, JSON.stringify(found.entry), Math.min(idle, found.entry.abs - now)), true))) {
         // Not live any more: an end answered while this call was in flight. Say so rather than "refreshed".
         const now2 = await quietly(cache.get(key), null);
-        if (now2 !== null && !isLive(now2)) throw endedError(tombstoneReason(now2), idle);
+        if (now2 !== null && isTombstone(now2)) throw endedError(tombstoneReason(now2), timeouts);
       }
       return deadline(found.entry, now);
     },
@@ -259,8 +309,7 @@ export function sessionService(deps: {
     async endById(id: number, reason: EndReason, userId?: number): Promise<boolean> {
       const row = await storage(store.endById(id, reason, userId), log, 'end');
       if (!row) return false;
-      if (row.ended) metrics.sessionsEnded(reason);
-      await state.sessionsEnded([row.hash], reason);
+      if (row.ended) await ended(reason, [row.hash]);
       return row.ended;
     },
 

@@ -1,9 +1,10 @@
 // OAuth clients and revoked access tokens. Client secrets are 256-bit random strings, so SHA-256 is
 // enough to store them; comparison is constant-time. A change of a client's state (active, scopes) or
-// a token revocation is committed, then written to the cache every call reads it from (stateCache.ts).
+// a token revocation is committed (a trigger appends it to the change log), then `afterChange` brings
+// the cache up to the log before the change is answered (cache/changeLog.ts).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Sql } from './database.ts';
-import type { ClientState, StateCache } from '../cache/stateCache.ts';
+import type { ClientState } from '../cache/stateCache.ts';
 
 export interface ClientRow {
   id: string;
@@ -17,9 +18,9 @@ export interface ClientRow {
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 const DUMMY_HASH = sha256('tether-no-such-client').toString('hex');
 
-export function clientStore(sql: Sql, state: Pick<StateCache, 'client' | 'token'>) {
+export function clientStore(sql: Sql, afterChange: () => Promise<void>) {
   const changed = async (row: ClientRow | undefined): Promise<ClientRow | undefined> => {
-    if (row) await state.client(row.id, { active: row.is_active, scopes: row.scopes });
+    if (row) await afterChange();
     return row;
   };
   return {
@@ -64,7 +65,7 @@ export function clientStore(sql: Sql, state: Pick<StateCache, 'client' | 'token'
     },
     async revokeToken(jti: string, clientId: string, expiresAt: Date): Promise<void> {
       await sql`insert into revoked_tokens (jti, client_id, expires_at) values (${jti}, ${clientId}, ${expiresAt}) on conflict (jti) do nothing`;
-      await state.token(jti, 'revoked', Math.ceil(expiresAt.getTime() / 1000));
+      await afterChange();
     },
   };
 }

@@ -17,8 +17,12 @@ export type Sql = postgres.Sql<Record<string, never>>;
 export interface Database {
   sql: Sql;
   kind: 'postgres' | 'embedded';
-  /** Calls `onPayload` with every notification on `channel`, whichever connection's commit sent it. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<void>;
+  /**
+   * Calls `onPayload` with every notification on `channel`, whichever connection's commit sent it,
+   * and `onListen` each time the listening connection is (re)established: notifications sent while
+   * it was down are lost, so a follower reads what it missed then.
+   */
+  listen(channel: string, onPayload: (payload: string) => void, onListen?: () => void): Promise<void>;
   /**
    * Real PostgreSQL: a pool of one connection for the audit's COPY, which no other query shares
    * (postgres.js pipelines queries onto busy connections, and one that lands on a connection in COPY
@@ -87,8 +91,8 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
     return {
       sql,
       kind: 'postgres',
-      async listen(channel, onPayload) {
-        await sql.listen(channel, onPayload);
+      async listen(channel, onPayload, onListen) {
+        await sql.listen(channel, onPayload, onListen);
       },
       copySql,
       async close() {

@@ -3,12 +3,6 @@ import type { Sql } from './database.ts';
 
 export type EndReason = 'idle' | 'absolute' | 'logout' | 'revoked' | 'cap' | 'user_disabled' | 'password_changed' | 'password_reset' | 'reauthenticated';
 
-/** What an end did: the rows it ended, and every other row of theirs an old cache entry could still stand for. */
-export interface Ended {
-  ended: string[];
-  /** Rows already ended (not yet past their absolute end): their cache entries are tombstoned again. */
-  before: string[];
-}
 
 export interface SessionRow {
   id: number;
@@ -36,6 +30,8 @@ export interface SessionWithUser extends SessionRow {
   name: string;
   is_admin: boolean;
   user_active: boolean;
+  /** The change log's head in the same snapshot: every change up to it is in this row. */
+  log_pos: number;
 }
 
 export interface NewSession {
@@ -49,7 +45,12 @@ export interface NewSession {
   clientFingerprint?: string;
   loginAt: Date;
   expiresAt: Date;
+  /** The password hash the login verified: the session opens only while it is still the user's. */
+  passwordHash: string;
 }
+
+/** Why a session could not be opened. */
+export type NotOpened = 'inactive' | 'password_changed';
 
 const numeric = <T extends { id: number; user_id: number }>(r: T): T => ({ ...r, id: Number(r.id), user_id: Number(r.user_id) });
 
@@ -65,15 +66,18 @@ export function sessionStore(sql: Sql) {
 
   return {
     /**
-     * Opens a session in one transaction: the user's row is locked and must still be active (else
-     * undefined: a login racing a disable never leaves a session behind), the row is inserted, and the
-     * user's oldest sessions beyond `cap` are ended. Logins of one user are serialised by the lock, so
-     * concurrent logins never leave more than `cap` active sessions.
+     * Opens a session in one transaction: the user's row is locked and must still be active and still
+     * hold the password hash the login verified (else no session: a login racing a disable, or a
+     * password change or reset, never leaves a session opened with the old state behind), the row is
+     * inserted, and the user's oldest sessions beyond `cap` are ended. Logins of one user are
+     * serialised by the lock, so concurrent logins never leave more than `cap` active sessions.
      */
-    async open(s: NewSession, cap: number): Promise<{ id: number; capped: string[] } | undefined> {
+    async open(s: NewSession, cap: number): Promise<{ id: number; capped: string[] } | NotOpened> {
       return sql.begin(async (tx) => {
-        const [user] = await tx<{ id: number }[]>`select id from users where id = ${s.userId} and is_active for update`;
-        if (!user) return undefined;
+        const [user] = await tx<{ is_active: boolean; same: boolean }[]>`
+          select is_active, password_hash = ${s.passwordHash} as same from users where id = ${s.userId} for update`;
+        if (!user?.is_active) return 'inactive';
+        if (!user.same) return 'password_changed';
         const [row] = await tx<{ id: number }[]>`
           insert into api_sessions (session_hash, user_id, client_id, security_token, ip, user_agent, accept_language,
                                     client_fingerprint, login_at, last_activity, expires_at)
@@ -86,12 +90,13 @@ export function sessionStore(sql: Sql) {
                          order by login_at desc, id desc offset ${cap})
           returning session_hash`;
         return { id: Number(row.id), capped: capped.map((r) => r.session_hash) };
-      }) as Promise<{ id: number; capped: string[] } | undefined>;
+      }) as Promise<{ id: number; capped: string[] } | NotOpened>;
     },
 
     async findByHash(hash: string): Promise<SessionWithUser | undefined> {
       const [row] = await sql<SessionWithUser[]>`
-        select s.*, u.login, u.name, u.is_admin, u.is_active as user_active
+        select s.*, u.login, u.name, u.is_admin, u.is_active as user_active,
+               (select coalesce(max(pos), 0) from cache_changes)::float8 as log_pos
           from api_sessions s join users u on u.id = s.user_id
          where s.session_hash = ${hash}`;
       return row && numeric(row);
@@ -115,21 +120,13 @@ export function sessionStore(sql: Sql) {
       return row && { hash: row.session_hash, ended: false };
     },
 
-    /** Ends every active session of a user but one (or all); answers those and the user's earlier-ended rows. */
-    async endOfUser(userId: number, reason: EndReason, exceptHash = ''): Promise<Ended> {
-      // One statement: the CTE's update is not visible to the second select, which therefore lists the
-      // rows that were already ended before it, with no overlap.
-      const rows = await sql<{ session_hash: string; ended: boolean }[]>`
-        with ended as (
-          update api_sessions
-             set is_active = false, end_reason = ${reason}, ended_at = now(), logout_at = case when ${reason} = 'logout' then now() else logout_at end
-           where is_active and user_id = ${userId} and session_hash <> ${exceptHash}
-          returning session_hash)
-        select session_hash, true as ended from ended
-        union all
-        select session_hash, false as ended from api_sessions
-         where user_id = ${userId} and not is_active and session_hash <> ${exceptHash} and expires_at > now()`;
-      return { ended: rows.filter((r) => r.ended).map((r) => r.session_hash), before: rows.filter((r) => !r.ended).map((r) => r.session_hash) };
+    /**
+     * Ends every active session of a user but one (or all); answers the hashes ended. Only live rows
+     * are touched (the partial index on active rows), never the user's history: the change log, not a
+     * rewrite of old tombstones, keeps every cache right.
+     */
+    async endOfUser(userId: number, reason: EndReason, exceptHash = ''): Promise<string[]> {
+      return endWhere(reason, sql`user_id = ${userId} and session_hash <> ${exceptHash}`);
     },
 
     async countActive(idleSeconds: number): Promise<number> {

@@ -1,7 +1,8 @@
 // users: who may log in. Logins match case-insensitively. A change of a user's state (active, admin)
-// is committed, then written to the cache every call reads it from (stateCache.ts).
+// is committed (a trigger appends it to the change log), then `afterChange` brings the cache up to the
+// log before the change is answered (cache/changeLog.ts).
 import type { Sql } from './database.ts';
-import type { StateCache, UserState } from '../cache/stateCache.ts';
+import type { UserState } from '../cache/stateCache.ts';
 
 export interface UserRow {
   id: number;
@@ -17,12 +18,11 @@ export type PublicUser = Pick<UserRow, 'id' | 'login' | 'name' | 'is_admin'>;
 
 export const publicUser = (u: PublicUser): PublicUser => ({ id: Number(u.id), login: u.login, name: u.name, is_admin: u.is_admin });
 
-export function userStore(sql: Sql, state: Pick<StateCache, 'user'>) {
+export function userStore(sql: Sql, afterChange: () => Promise<void>) {
   const changed = async (row: UserRow | undefined): Promise<UserRow | undefined> => {
     if (!row) return undefined;
-    const user = { ...row, id: Number(row.id) };
-    await state.user(user.id, { active: user.is_active, admin: user.is_admin });
-    return user;
+    await afterChange();
+    return { ...row, id: Number(row.id) };
   };
   return {
     /** What every call checks of a user; undefined when there is no such user. */

@@ -205,14 +205,14 @@ function cacheContract(name: string, open: () => Promise<Cache>, kind: Cache['ki
     await cache.set(key('sess'), JSON.stringify({ id: 1, uid: 42, tok: 'x' }), 10);
     await cache.set(user + '42', '{"a":true}', 60);
     await cache.set(key('k1'), 'one', 60);
-    const found = await cache.lookup(key('sess'), 500, user, [key('k1'), key('k-missing')]);
-    assert.equal(found, { session: JSON.stringify({ id: 1, uid: 42, tok: 'x' }), user: '{"a":true}', values: ['one', null] });
+    const found = await cache.lookup(key('sess'), 500, user, [key('k1'), key('k-missing')], -1);
+    assert.equal(found, { behind: false, session: JSON.stringify({ id: 1, uid: 42, tok: 'x' }), user: '{"a":true}', values: ['one', null] });
     assert.ok((await cache.ttl(key('sess'))) > 10, 'slid');
     await cache.set(key('sess-dead'), '!cap', 10);
-    const dead = await cache.lookup(key('sess-dead'), 500, user, [key('k1')]);
-    assert.equal(dead, { session: '!cap', user: null, values: ['one'] });
+    const dead = await cache.lookup(key('sess-dead'), 500, user, [key('k1')], -1);
+    assert.equal(dead, { behind: false, session: '!cap', user: null, values: ['one'] });
     assert.ok((await cache.ttl(key('sess-dead'))) <= 10, 'a tombstone is not slid');
-    assert.equal(await cache.lookup(undefined, 500, user, [key('k-missing'), key('k1')]), { session: null, user: null, values: [null, 'one'] });
+    assert.equal(await cache.lookup(undefined, 500, user, [key('k-missing'), key('k1')], -1), { behind: false, session: null, user: null, values: [null, 'one'] });
   });
 
   s('unhit gives one back, or clears the counter when it still stands where the caller left it', async () => {
