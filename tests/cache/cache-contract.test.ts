@@ -229,13 +229,71 @@ function cacheContract(name: string, open: () => Promise<Cache>, kind: Cache['ki
     assert.is(await cache.get(key('slots')), null, 'never created');
   });
 
+  s('the change log: applyLog writes only what is above the position, in order, and records it atomically', async () => {
+    assert.is(await cache.position(), -1, 'a new cache records no position');
+    const at = await cache.applyLog([
+      { pos: 5, key: key('log-a'), value: 'five', ttl: 60 },
+      { pos: 6, key: key('log-a'), value: 'six', ttl: 60 },
+      { pos: 7, key: key('log-b'), value: 'seven', ttl: 60 },
+    ], 9);
+    assert.is(at, 9, 'upTo recorded past the last write');
+    assert.is(await cache.position(), 9);
+    assert.is(await cache.get(key('log-a')), 'six', 'later positions win');
+    // A slower instance applying older changes after a newer one changes nothing.
+    assert.is(await cache.applyLog([{ pos: 6, key: key('log-a'), value: 'stale', ttl: 60 }, { pos: 10, key: key('log-c'), value: 'ten', ttl: 60 }], 10), 10);
+    assert.is(await cache.get(key('log-a')), 'six', 'a write at or below the position is skipped');
+    assert.is(await cache.get(key('log-c')), 'ten');
+    assert.is(await cache.applyLog([], 4), 10, 'the position never goes back');
+  });
+
+  s('lookup behind the known position: answers nothing and slides nothing', async () => {
+    const pos = await cache.position();
+    await cache.set(key('behind-sess'), JSON.stringify({ v: 2, uid: 7 }), 10);
+    const behind = await cache.lookup(key('behind-sess'), 500, key('user:'), [key('log-c')], pos + 1);
+    assert.equal(behind, { behind: true, session: null, user: null, values: [null] });
+    assert.ok((await cache.ttl(key('behind-sess'))) <= 10, 'not slid');
+    const caught = await cache.lookup(key('behind-sess'), 500, key('user:'), [key('log-c')], pos);
+    assert.is(caught.behind, false);
+    assert.is(caught.values[0], 'ten');
+  });
+
+  s('restore fills an empty key or a stale mark no newer than its read, never a tombstone or a live entry', async () => {
+    assert.is(await cache.restore(key('r-empty'), 'entry', 60, 3), true);
+    await cache.set(key('r-dead'), '!logout', 60);
+    assert.is(await cache.restore(key('r-dead'), 'entry', 60, 99), false);
+    assert.is(await cache.get(key('r-dead')), '!logout');
+    await cache.set(key('r-stale'), '?12', 60);
+    assert.is(await cache.restore(key('r-stale'), 'old read', 60, 11), false, 'read before the change the mark stands for');
+    assert.is(await cache.restore(key('r-stale'), 'new read', 60, 12), true, 'read at or after it');
+    assert.is(await cache.get(key('r-stale')), 'new read');
+    assert.is(await cache.restore(key('r-stale'), 'again', 60, 50), false, 'a live entry is not overwritten');
+  });
+
+  s('a stale mark is not live: the lookup answers it without sliding, setIfLive and expireIfLive leave it', async () => {
+    await cache.set(key('m-stale'), '?4', 10);
+    const found = await cache.lookup(key('m-stale'), 500, key('user:'), [], -1);
+    assert.is(found.session, '?4');
+    assert.ok((await cache.ttl(key('m-stale'))) <= 10);
+    assert.is(await cache.setIfLive(key('m-stale'), 'x', 60), false);
+    assert.is(await cache.expireIfLive(key('m-stale'), 60), false);
+  });
+
+  s('replace is a compare-and-set', async () => {
+    await cache.set(key('cas'), 'garbage', 60);
+    assert.is(await cache.replace(key('cas'), 'other', 'fixed', 60), false);
+    assert.is(await cache.replace(key('cas'), 'garbage', 'fixed', 60), true);
+    assert.is(await cache.get(key('cas')), 'fixed');
+    assert.is(await cache.replace(key('cas-missing'), 'garbage', 'fixed', 60), false, 'never creates');
+  });
+
   s.run();
 }
 
 cacheContract('memory', async () => memoryCache(), 'memory');
 cacheContract(
   process.env.REDIS_URL ? 'redis (REDIS_URL)' : 'redis (throwaway redis-server)',
-  async () => redisCache(process.env.REDIS_URL ?? (await sharedThrowaway()).url, capturingLogger().log),
+  // A position of its own (a random origin), so the shared Redis's real positions are never touched.
+  async () => redisCache(process.env.REDIS_URL ?? (await sharedThrowaway()).url, capturingLogger().log, randomUUID()),
   'redis',
 );
 
