@@ -122,4 +122,17 @@ test('the change log holds each change in order, with its kind', async () => {
   assert.is(rows[1].data.reason, 'revoked');
 });
 
+test('the change log is pruned past every cache TTL, never the recent rows', async () => {
+  const [old] = await psql<{ pos: number }[]>`
+    insert into cache_changes (at, kind, key, data) values (now() - interval '3 days', 'user', '0', '{}') returning pos::float8 as pos`;
+  const s = await loggedIn(instances[0]);
+  await psql`update api_sessions set is_active = false where session_hash = ${hashOf(s.sessionId)}`;
+  const dropped = await instances[0].services.changes.prune(7200 + 3600);
+  assert.ok(dropped >= 1, 'the old row dropped');
+  const [{ n }] = await psql<{ n: number }[]>`select count(*)::int as n from cache_changes where pos = ${old.pos}`;
+  assert.is(n, 0);
+  const [{ recent }] = await psql<{ recent: number }[]>`select count(*)::int as recent from cache_changes where key = ${hashOf(s.sessionId)}`;
+  assert.is(recent, 1, 'the recent end is kept');
+});
+
 test.run();
