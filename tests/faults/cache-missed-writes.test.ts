@@ -9,31 +9,25 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createClient } from 'redis';
-import { startTestTether, type TestTether } from '../support/tether.ts';
-import { startThrowawayPostgres, startThrowawayRedis, type ThrowawayPostgres, type ThrowawayRedis } from '../support/throwaway.ts';
-import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.ts';
+import type { TestTether } from '../support/tether.ts';
+import { startPair, type Pair } from '../support/pair.ts';
+import type { TcpProxy } from '../support/tcpProxy.ts';
 import { clientHeaders, loggedIn } from '../support/fixtures.ts';
 import { ERROR_TABLE } from '../support/errorTable.ts';
-import { eventually, storesEnv } from './load.ts';
+import { eventually } from './load.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
 
-let pg: ThrowawayPostgres;
-let redis: ThrowawayRedis;
+let pair: Pair;
 let proxies: TcpProxy[] = [];
 let a: TestTether;
 let b: TestTether;
 
 test.before(async () => {
-  [pg, redis] = await Promise.all([startThrowawayPostgres(), startThrowawayRedis()]);
-  proxies = [await startTcpProxy(redis.port), await startTcpProxy(redis.port)];
-  a = await startTestTether(storesEnv(pg.url, proxies[0].url));
-  b = await startTestTether(storesEnv(pg.url, proxies[1].url));
+  pair = await startPair({ proxied: ['a', 'b'] });
+  ({ a, b } = pair);
+  proxies = [pair.proxies.a!, pair.proxies.b!];
 });
-test.after(async () => {
-  await Promise.allSettled([a?.close(), b?.close()]);
-  await Promise.allSettled(proxies.map((p) => p.close()));
-  await Promise.allSettled([redis?.stop(), pg?.stop()]);
-});
+test.after(() => pair?.close());
 
 type Session = Awaited<ReturnType<typeof loggedIn>>;
 const codeOf = (res: { body: any }) => res.body?.error?.data?.error_code as string | undefined;
@@ -99,14 +93,14 @@ test('Redis unreachable during logout, disable, demotion, revocation and reset: 
 
 test('Redis restarted from a snapshot taken before the changes: nothing old is served on either instance', async () => {
   const { changes, refusedEverywhere, ended } = await fiveChanges();
-  const direct = createClient({ url: redis.url }).on('error', () => {});
+  const direct = createClient({ url: pair.redis.url }).on('error', () => {});
   await direct.connect();
   await direct.sendCommand(['SAVE']); // the snapshot: every session live, the old position
   await direct.close();
   await changes();
   assert.equal(await refusedEverywhere(), [...EXPECTED, ...EXPECTED], 'before the restart');
-  await redis.restart(); // SIGTERM (no save configured), then loads the snapshot
-  const back = createClient({ url: redis.url }).on('error', () => {});
+  await pair.redis.restart(); // SIGTERM (no save configured), then loads the snapshot
+  const back = createClient({ url: pair.redis.url }).on('error', () => {});
   await back.connect();
   const old = await back.get(cacheKeyOf(hashOf(ended.sessionId)));
   await back.close();

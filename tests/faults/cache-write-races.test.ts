@@ -9,34 +9,25 @@
 // accepted. The delay (1.5 s) puts B's write well after A's logout on a busy machine.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startTestTether, type TestTether } from '../support/tether.ts';
-import { startThrowawayPostgres, startThrowawayRedis, type ThrowawayPostgres, type ThrowawayRedis } from '../support/throwaway.ts';
-import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.ts';
+import type { TestTether } from '../support/tether.ts';
+import { startPair, type Pair } from '../support/pair.ts';
+import type { TcpProxy } from '../support/tcpProxy.ts';
 import { loggedIn } from '../support/fixtures.ts';
-import { storesEnv } from './load.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
 
 const DELAY = 1500;
-let pg: ThrowawayPostgres;
-let redis: ThrowawayRedis;
+let pair: Pair;
 let slow: TcpProxy;
 let a: TestTether;
 let b: TestTether;
 
 test.before(async () => {
-  [pg, redis] = await Promise.all([startThrowawayPostgres(), startThrowawayRedis()]);
-  slow = await startTcpProxy(redis.port);
   // An idle timeout of 20 s: the keep-alive writes once 2 s have passed since the last recorded activity.
-  const env = { ...storesEnv(pg.url, redis.url), SESSION_IDLE_TIMEOUT: '20' };
-  a = await startTestTether(env);
-  b = await startTestTether({ ...env, REDIS_URL: slow.url });
+  pair = await startPair({ env: { SESSION_IDLE_TIMEOUT: '20' }, proxied: ['b'] });
+  ({ a, b } = pair);
+  slow = pair.proxies.b!;
 });
-test.after(async () => {
-  slow?.delay(0);
-  await Promise.allSettled([a?.close(), b?.close()]);
-  await slow?.close();
-  await Promise.allSettled([redis?.stop(), pg?.stop()]);
-});
+test.after(() => pair?.close());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const codeOf = (res: { body: any }) => res.body?.error?.data?.error_code as string | undefined;

@@ -4,28 +4,21 @@
 // Redis (both modes); 20 rounds each, 4 logins in flight on the two instances.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startTestTether, type TestTether } from '../support/tether.ts';
-import { startThrowawayPostgres, startThrowawayRedis, type ThrowawayPostgres, type ThrowawayRedis } from '../support/throwaway.ts';
+import type { TestTether } from '../support/tether.ts';
+import { startPair, type Pair } from '../support/pair.ts';
 import { clientHeaders, loggedIn, newClient, newUser, tokenFor } from '../support/fixtures.ts';
-import { storesEnv } from '../faults/load.ts';
 
 const ROUNDS = 20;
-let pg: ThrowawayPostgres;
-let redis: ThrowawayRedis;
+let pair: Pair;
 let a: TestTether;
 let b: TestTether;
 
 test.before(async () => {
-  [pg, redis] = await Promise.all([startThrowawayPostgres(), startThrowawayRedis()]);
   // Throttle off: 80 logins of one account per test is the point here, not a guess.
-  const env = { ...storesEnv(pg.url, redis.url), LOGIN_MAX_FAILURES_PER_LOGIN: '0', MAX_SESSIONS_PER_USER: '100' };
-  a = await startTestTether(env);
-  b = await startTestTether(env);
+  pair = await startPair({ env: { LOGIN_MAX_FAILURES_PER_LOGIN: '0', MAX_SESSIONS_PER_USER: '100' } });
+  ({ a, b } = pair);
 });
-test.after(async () => {
-  await Promise.allSettled([a?.close(), b?.close()]);
-  await Promise.allSettled([redis?.stop(), pg?.stop()]);
-});
+test.after(() => pair?.close());
 
 async function activeOf(userId: number): Promise<number> {
   const [{ n }] = await a.services.db.sql<{ n: number }[]>`select count(*)::int as n from api_sessions where user_id = ${userId} and is_active`;
