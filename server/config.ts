@@ -29,6 +29,8 @@ export interface Config {
   bodyLimit: number;
   batchLimit: number;
   shutdownTimeout: number;
+  /** Seconds each store (PostgreSQL, Redis) has to answer its start-up handshake. */
+  storeStartupTimeout: number;
   /** Seconds between sweeps that end expired sessions in PostgreSQL; 0 turns the sweeper off. */
   sweepInterval: number;
   /** Days of audit rows and ended sessions kept; 0 keeps everything. */
@@ -203,6 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimit: integer(env, 'BODY_LIMIT', 1024 * 1024, 1024),
     batchLimit: integer(env, 'BATCH_LIMIT', 50, 1, 10000),
     shutdownTimeout: integer(env, 'SHUTDOWN_TIMEOUT', 10, 1, 600),
+    storeStartupTimeout: integer(env, 'STORE_STARTUP_TIMEOUT', 5, 1, 600),
     sweepInterval: integer(env, 'SWEEP_INTERVAL', 60, 0, 86400),
     retentionDays: integer(env, 'RETENTION_DAYS', 90, 0, 36500),
     metricsEnabled: oneOf(env, 'METRICS', ['on', 'off'], 'on') === 'on',

@@ -9,7 +9,7 @@ import { createRegistry } from './rpc/registry.ts';
 import { createApp, type Route } from './http/app.ts';
 import type { AnyMethod } from './rpc/method.ts';
 import type { Services } from './services.ts';
-import { buildServices, closeServices } from './buildServices.ts';
+import { buildServices, closeServices, StartAbandoned } from './buildServices.ts';
 import { tokenRoute } from './http/tokenRoute.ts';
 import { retention } from './audit/retention.ts';
 import { sessionSweeper } from './sessions/sweeper.ts';
@@ -18,7 +18,7 @@ import { rpcTransport } from './http/rpcTransport.ts';
 import { trustedProxies } from './http/peer.ts';
 import { methods as allMethods } from '../rpc-methods/index.ts';
 
-export { buildServices, closeServices };
+export { buildServices, closeServices, StartAbandoned };
 
 export interface Tether {
   url: string;
@@ -32,6 +32,8 @@ export interface StartOptions {
   /** Methods beyond the product's (the tests add the JSON-RPC specification's examples). */
   methods?: AnyMethod[];
   routes?: Route[];
+  /** True once a stop was asked for: start-up gives up at its next step (StartAbandoned). */
+  stopping?: () => boolean;
 }
 
 /** The sweeper and retention, one run at a time each, on unref'd timers; answers a stop that waits for a run in progress. */
@@ -59,8 +61,9 @@ function startBackground(services: Services): () => Promise<void> {
 
 export async function startTether(config: Config, options: StartOptions = {}): Promise<Tether> {
   const log = options.log ?? createLogger(config.logLevel);
-  const services = await buildServices(config, log, { role: 'server', migrations: 'always', followChanges: true });
+  const services = await buildServices(config, log, { role: 'server', migrations: 'always', followChanges: true, stopping: options.stopping });
   try {
+    if (options.stopping?.()) throw new StartAbandoned('stopped during start-up');
     return await serveHttp(config, log, services, options);
   } catch (err) {
     await closeServices(services);
