@@ -75,7 +75,7 @@ export async function serve(signals: StopSignals): Promise<void> {
   });
   // Redis unreachable at start: the process runs degraded (sessions from PostgreSQL), and says so.
   const cache = tether.services.cache.kind === 'redis' && !(await tether.services.cache.ping().then(() => true, () => false)) ? 'degraded (Redis unreachable; sessions answered from PostgreSQL)' : tether.services.cache.kind;
-  log.info({ url: tether.url, database: tether.services.db.kind, cache }, 'tether listening');
+  log.info({ url: tether.url, database: tether.services.db.kind, cache, ...(tether.metricsUrl ? { metrics_url: `${tether.metricsUrl}/metrics` } : {}) }, 'tether listening');
   // Embedded: the demo is made on the first start. Real stores: never made behind the operator's back;
   // its flow is printed when this DATA_DIR keeps working credentials, else the command that makes them.
   const demo = tether.services.db.kind === 'embedded' ? (await ensureDemo(tether.services)).demo : await existingDemo(tether.services).catch(() => undefined);
@@ -86,6 +86,7 @@ export async function serve(signals: StopSignals): Promise<void> {
     [
       '',
       `Tether is listening on ${tether.url} (database: ${tether.services.db.kind}, cache: ${cache})`,
+      ...(tether.metricsUrl ? [`Prometheus metrics (METRICS_PORT): ${tether.metricsUrl}/metrics`] : []),
       'Try it:',
       `  curl -s ${tether.url}/jsonrpc -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"system.ping"}'`,
       `  curl -s ${tether.url}/api/v1/system/ping -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"call","params":{}}'`,

@@ -14,6 +14,7 @@ import { tokenRoute } from './http/tokenRoute.ts';
 import { retention } from './audit/retention.ts';
 import { sessionSweeper } from './sessions/sweeper.ts';
 import { metricsRoute } from './http/metricsRoute.ts';
+import { startMetricsServer, type MetricsServer } from './http/metricsServer.ts';
 import { rpcTransport } from './http/rpcTransport.ts';
 import { trustedProxies } from './http/peer.ts';
 import { methods as allMethods } from '../rpc-methods/index.ts';
@@ -22,6 +23,8 @@ export { buildServices, closeServices, StartAbandoned };
 
 export interface Tether {
   url: string;
+  /** METRICS_PORT set: where /metrics answers (and the service port does not serve it). */
+  metricsUrl?: string;
   services: Services;
   /** Graceful: stop accepting, let in-flight calls finish (bounded by SHUTDOWN_TIMEOUT), close the stores. */
   close(): Promise<void>;
@@ -34,6 +37,22 @@ export interface StartOptions {
   routes?: Route[];
   /** True once a stop was asked for: start-up gives up at its next step (StartAbandoned). */
   stopping?: () => boolean;
+}
+
+/** The active-sessions gauge's count, now and every METRICS_REFRESH_INTERVAL seconds (one at a time). */
+async function startActiveSessionsCount(services: Services): Promise<() => Promise<void>> {
+  const { config, metrics } = services;
+  if (!config.metricsEnabled) return async () => {};
+  await metrics.refreshActiveSessions();
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(() => metrics.refreshActiveSessions());
+  }, config.metricsRefreshInterval * 1000);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
 
 /** The sweeper and retention, one run at a time each, on unref'd timers; answers a stop that waits for a run in progress. */
@@ -73,10 +92,19 @@ export async function startTether(config: Config, options: StartOptions = {}): P
 
 async function serveHttp(config: Config, log: Logger, services: Services, options: StartOptions): Promise<Tether> {
   const registry = createRegistry([...allMethods, ...(options.methods ?? [])]);
+  services.metrics.knownMethods(registry.methods.keys());
   const app = createApp(services, registry, [tokenRoute, metricsRoute, ...(options.routes ?? [])]);
   // The common JSON-RPC call on Node's http directly; everything else through Koa (rpcTransport.ts says why).
   const serveRpc = rpcTransport(services, registry, trustedProxies(config.trustedProxies));
   const koa = app.callback();
+  const stopCounting = await startActiveSessionsCount(services);
+  let metricsServer: MetricsServer | undefined;
+  try {
+    if (config.metricsEnabled && config.metricsPort !== undefined) metricsServer = await startMetricsServer(services.metrics, config.metricsHost, config.metricsPort);
+  } catch (err) {
+    await stopCounting();
+    throw err;
+  }
   const stopBackground = startBackground(services);
 
   // Slow clients do not hold a socket forever: headers within HEADERS_TIMEOUT, the whole request within
@@ -87,10 +115,15 @@ async function serveHttp(config: Config, log: Logger, services: Services, option
   server.headersTimeout = config.headersTimeout * 1000;
   server.requestTimeout = config.requestTimeout * 1000;
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (err) {
+    await Promise.all([stopBackground(), stopCounting(), metricsServer?.close()]);
+    throw err;
+  }
   const { port } = server.address() as AddressInfo;
   // Embedded: from now on `npx tether` on this DATA_DIR goes through this process's database.
   services.db.publish?.();
@@ -106,10 +139,10 @@ async function serveHttp(config: Config, log: Logger, services: Services, option
         log.warn({ timeout_s: config.shutdownTimeout }, 'shutdown timeout: closing remaining connections');
         server.closeAllConnections();
       }
-      await stopBackground();
+      await Promise.all([stopBackground(), stopCounting(), metricsServer?.close()]);
       await closeServices(services);
       log.flush(); // synchronous for the buffered stdout (sync destination)
     })());
 
-  return { url, services, close };
+  return { url, metricsUrl: metricsServer?.url, services, close };
 }
