@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE := node --import tsx
 DEPS := node_modules/.package-lock.json
 
-.PHONY: run build test typecheck migrate bench bench-short fuzz clean
+.PHONY: run build test typecheck migrate bench bench-short bench-embedded-memory fuzz clean
 
 # Installs from the lockfile when node_modules is missing or older than the lockfile.
 $(DEPS): package-lock.json
@@ -42,6 +42,10 @@ bench: $(BUILT)
 
 bench-short: $(BUILT)
 	BENCH_SHORT=1 $(PIN) $(NODE) bench/run.ts
+
+# Embedded mode's RSS: `make run`'s server on PGlite, at start and after CALLS (2000) calls; RUNS (1).
+bench-embedded-memory: $(BUILT)
+	$(NODE) bench/embeddedMemory.ts
 
 migrate: $(DEPS)
 	$(NODE) server/cli.ts migrate

@@ -158,12 +158,12 @@ async function lockOrAttach(dataDir: string, role: LockRole, waitMs: number): Pr
 
 async function openEmbedded(dataDir: string, lock: DataDirLock): Promise<Database> {
   // Loaded lazily: a deployment on real PostgreSQL never pays for the embedded engine.
-  const { PGlite } = await import('@electric-sql/pglite');
+  const { openPglite } = await import('../embedded/pgliteEngine.ts');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const { UnitQueue } = await import('../embedded/pgliteQueue.ts');
   const dir = join(dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
-  const engine = await PGlite.create(dir);
+  const engine = await openPglite(dir);
   const notifications = notificationTap(engine);
   // A few connections: this process's pool and the commands run beside it. Each waits its turn at
   // the one backend, a whole query (or transaction) at a time (pgliteQueue.ts says why).
