@@ -1,5 +1,5 @@
 // The server's start and stop (main.ts loads this once its signal handlers are in place): start on the
-// configured (or embedded) stores, say how to call it, and shut down on SIGTERM/SIGINT.
+// configured (or embedded) stores, say how to call it, and shut down on SIGTERM/SIGINT/SIGHUP.
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { preflight } from './preflight.ts';
@@ -27,11 +27,11 @@ export async function serve(signals: StopSignals): Promise<void> {
   const log = createLogger(config.logLevel);
   signals.onRepeat((signal) => log.warn({ signal }, 'signal during shutdown: ignored, the shutdown goes on (in-flight calls drain, the audit queue is flushed)'));
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, log, signals);
-  // A signal during start-up (PostgreSQL not answering, migrations running) lets start-up finish and
-  // close cleanly if it can within SHUTDOWN_TIMEOUT; after that the process exits anyway, with 0: the
-  // stop was asked for, and nothing was served yet. The exit hooks remove the DATA_DIR lock.
+  // A signal during start-up (PostgreSQL not answering, migrations running) stops start-up at its next
+  // step, closing what it opened; if no step ends within SHUTDOWN_TIMEOUT the process exits anyway,
+  // with 0: the stop was asked for, and nothing was served yet. The exit hooks remove the DATA_DIR lock.
   signals.onStop((signal) => {
-    log.warn({ signal, timeout_s: config.shutdownTimeout }, 'signal during start-up: stopping once start-up ends, at most SHUTDOWN_TIMEOUT seconds from now');
+    log.warn({ signal, timeout_s: config.shutdownTimeout }, 'signal during start-up: stopping at the next start-up step, at most SHUTDOWN_TIMEOUT seconds from now');
     setTimeout(() => {
       log.warn({ signal, timeout_s: config.shutdownTimeout }, 'start-up did not end within SHUTDOWN_TIMEOUT: exiting as asked');
       log.flush();
