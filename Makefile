@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE := node --import tsx
 DEPS := node_modules/.package-lock.json
 
-.PHONY: run build test typecheck migrate bench bench-short bench-ends fuzz clean
+.PHONY: run build test typecheck migrate bench bench-short bench-ends bench-embedded-memory fuzz clean
 
 # Installs from the lockfile when node_modules is missing or older than the lockfile.
 $(DEPS): package-lock.json
@@ -46,6 +46,10 @@ bench-short: $(BUILT)
 # What an end costs for a user with 200k ended sessions, beside a user with none (bench/endsCost.ts).
 bench-ends: $(DEPS)
 	$(NODE) bench/endsCost.ts
+
+# Embedded mode's RSS: `make run`'s server on PGlite, at start and after CALLS (2000) calls; RUNS (1).
+bench-embedded-memory: $(BUILT)
+	$(NODE) bench/embeddedMemory.ts
 
 migrate: $(DEPS)
 	$(NODE) server/cli.ts migrate

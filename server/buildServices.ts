@@ -31,18 +31,31 @@ export interface BuildOptions extends OpenOptions {
    * which serves no calls, does not listen: it brings a shared cache up to the log after its changes.
    */
   followChanges?: boolean;
+  /** True once a stop was asked for: start-up gives up at its next step (StartAbandoned), closing what it opened. */
+  stopping?: () => boolean;
+}
+
+/** Start-up stopped between two steps because a signal asked for it; everything opened is closed. */
+export class StartAbandoned extends Error {
+  override name = 'StartAbandoned';
 }
 
 /** An ended session's tombstone outlives any call that was in flight when it ended (seconds). */
 const tombstoneSeconds = (config: Config) => Math.min(86_400, Math.max(60, config.sessionIdleTimeout));
 
 export async function buildServices(config: Config, log: Logger, options: BuildOptions = {}): Promise<Services> {
+  const checkpoint = () => {
+    if (options.stopping?.()) throw new StartAbandoned('stopped during start-up');
+  };
+  checkpoint();
   const db = await openDatabase(config, options);
   try {
+    checkpoint();
     if (!(db.attachedTo && options.migrations === 'unless-attached')) {
       const applied = await migrate(db.sql);
       if (applied.length) log.info({ applied }, 'migrations applied');
     }
+    checkpoint();
     // Loaded only when configured: node-redis costs ~0.5 s to load.
     const cache = config.redisUrl ? await (await import('./cache/redisCache.ts')).redisCache(config.redisUrl, log, await logOrigin(db.sql)) : memoryCache();
     const keys = deriveKeys(await resolveSecret(config));

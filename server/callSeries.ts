@@ -62,6 +62,11 @@ export function callSeries(registry: Registry) {
   } as never);
 
   return {
+    /** The method's series from 0: these outcomes and its histogram, before its first call. */
+    declare(method: string, outcomes: readonly string[]): void {
+      const series = seriesOf(method);
+      for (const outcome of outcomes) if (!series.outcomes.has(outcome)) series.outcomes.set(outcome, 0);
+    },
     observe(method: string, outcome: string, seconds: number): void {
       const series = seriesOf(method);
       series.outcomes.set(outcome, (series.outcomes.get(outcome) ?? 0) + 1);

@@ -29,6 +29,8 @@ export interface Config {
   bodyLimit: number;
   batchLimit: number;
   shutdownTimeout: number;
+  /** Seconds each store (PostgreSQL, Redis) has to answer its start-up handshake. */
+  storeStartupTimeout: number;
   /** Seconds between sweeps that end expired sessions in PostgreSQL; 0 turns the sweeper off. */
   sweepInterval: number;
   /** Days of audit rows and ended sessions kept; 0 keeps everything. */
@@ -37,6 +39,11 @@ export interface Config {
   changePollInterval: number;
   /** Serve GET /metrics (Prometheus text). */
   metricsEnabled: boolean;
+  /** Set: /metrics is served on this port (of metricsHost) only, not on PORT. */
+  metricsPort?: number;
+  metricsHost: string;
+  /** Seconds between the PostgreSQL counts behind tether_active_sessions. */
+  metricsRefreshInterval: number;
   /** Processes sharing the port (node:cluster); more than 1 needs DATABASE_URL. */
   workers: number;
   /** Login throttling (counters in the cache, so shared by every instance on one Redis); 0 turns a limit off. */
@@ -183,9 +190,16 @@ export function loadConfig(env: Env = process.env): Config {
   if (headersTimeout > requestTimeout) {
     throw new ConfigError(`HEADERS_TIMEOUT=${headersTimeout} is not allowed: it must not exceed REQUEST_TIMEOUT (${requestTimeout})`);
   }
+  const host = env.HOST || '127.0.0.1';
+  const port = integer(env, 'PORT', 8069, 0, 65535);
+  const metricsPort = env.METRICS_PORT ? integer(env, 'METRICS_PORT', 9469, 1, 65535) : undefined;
+  const metricsHost = env.METRICS_HOST || host;
+  if (metricsPort !== undefined && metricsPort === port && metricsHost === host) {
+    throw new ConfigError(`METRICS_PORT=${metricsPort} is not allowed: it must differ from PORT (unset METRICS_PORT to serve /metrics on PORT)`);
+  }
   return {
-    host: env.HOST || '127.0.0.1',
-    port: integer(env, 'PORT', 8069, 0, 65535),
+    host,
+    port,
     databaseUrl,
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     dataDir: env.DATA_DIR || './data',
@@ -205,10 +219,14 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimit: integer(env, 'BODY_LIMIT', 1024 * 1024, 1024),
     batchLimit: integer(env, 'BATCH_LIMIT', 50, 1, 10000),
     shutdownTimeout: integer(env, 'SHUTDOWN_TIMEOUT', 10, 1, 600),
+    storeStartupTimeout: integer(env, 'STORE_STARTUP_TIMEOUT', 5, 1, 600),
     sweepInterval: integer(env, 'SWEEP_INTERVAL', 60, 0, 86400),
     retentionDays: integer(env, 'RETENTION_DAYS', 90, 0, 36500),
     changePollInterval: integer(env, 'CHANGE_POLL_INTERVAL', 1000, 50, 60_000),
     metricsEnabled: oneOf(env, 'METRICS', ['on', 'off'], 'on') === 'on',
+    metricsPort,
+    metricsHost,
+    metricsRefreshInterval: integer(env, 'METRICS_REFRESH_INTERVAL', 15, 1, 3600),
     workers: workers(env, databaseUrl),
     loginThrottle: {
       maxFailuresPerLogin: integer(env, 'LOGIN_MAX_FAILURES_PER_LOGIN', 5, 0, 1_000_000),

@@ -1,13 +1,35 @@
 // Prometheus metrics (GET /metrics). One registry per process: counters are fed where things happen
-// (the call record, session ends, cache lookups); gauges are read at scrape time.
+// (the call record, session ends, cache lookups); gauges are read at scrape time, except the active
+// sessions, a PostgreSQL count refreshed on a timer (a scrape, which may be anonymous, runs no query).
+//
+// Every known label of every counter is exported at 0 from the start: a series that first appears at 1
+// has no increase() or rate() in Prometheus, so an alert on the first event (one hijack detection, one
+// cache error, one STORAGE_UNAVAILABLE) would never fire.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { callSeries } from './callSeries.ts';
 import type { CallRecord } from './rpc/context.ts';
 import { END_REASONS } from './sessions/endReasons.ts';
 import { passwordVerifications } from './auth/passwords.ts';
+import type { Mismatch } from './sessions/fingerprint.ts';
+
+/** requireSession's refusals as the hijack counter labels them: the MISMATCH markers, lower case, dashed. */
+export const HIJACK_COMPONENTS = ['user-agent', 'ip', 'language', 'client-fingerprint', 'uid', 'client'] as const;
+// A fingerprint component added to Mismatch and not here fails the type check.
+type Dashed<S extends string> = S extends `${infer A} ${infer B}` ? `${A}-${Dashed<B>}` : S;
+type MissingComponent = Exclude<Dashed<Lowercase<Mismatch>>, (typeof HIJACK_COMPONENTS)[number]>;
+const _everyComponentListed: [MissingComponent] extends [never] ? true : MissingComponent = true;
+void _everyComponentListed;
+
+export const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;
+
+/**
+ * The outcomes the shipped alerts watch (ops/prometheus/tether.rules.yml), exported at 0 for every
+ * registered method with 'ok'; other error codes appear with their first call.
+ */
+export const WATCHED_OUTCOMES = ['ok', 'SESSION_EXPIRED', 'SESSION_ID_FORMAT', 'SESSION_INVALID', 'STORAGE_UNAVAILABLE', 'INTERNAL_ERROR'] as const;
 
 export interface MetricSources {
-  /** Active sessions as PostgreSQL counts them; read at scrape time. */
+  /** Active sessions as PostgreSQL counts them; read by refreshActiveSessions(), never by a scrape. */
   activeSessions(): Promise<number>;
   auditQueueDepth(): number;
   auditSpoolRows(): number;
@@ -34,17 +56,21 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
 
   const calls = callSeries(registry);
   const hijacks = new Counter({ name: 'tether_session_hijack_detections_total', help: 'Calls refused for a fingerprint, uid or client mismatch, by component.', labelNames: ['component'] as const, registers: [registry] });
+  for (const component of HIJACK_COMPONENTS) hijacks.inc({ component }, 0);
   const expirations = new Counter({ name: 'tether_session_expirations_total', help: `Sessions ended, by reason (${END_REASONS.join(', ')}).`, labelNames: ['reason'] as const, registers: [registry] });
   // Every reason from 0, so rate() and alerts see a series before its first end.
   for (const reason of END_REASONS) expirations.inc({ reason }, 0);
   const cacheLookups = new Counter({ name: 'tether_session_cache_lookups_total', help: 'Session lookups in the cache, by result (hit, miss, error).', labelNames: ['result'] as const, registers: [registry] });
   const cacheBehind = new Counter({ name: 'tether_cache_behind_total', help: 'Lookups that found the cache behind the change log (it missed writes, or came back older) and caught it up first.', registers: [registry] });
+  for (const result of CACHE_RESULTS) cacheLookups.inc({ result }, 0);
+  // NaN until the first count, and whenever the last one failed (the TetherDatabaseUnreachable alert).
+  let activeSessions = Number.NaN;
   new Gauge({
     name: 'tether_active_sessions',
-    help: 'Active sessions in PostgreSQL (not ended, within idle and absolute time).',
+    help: 'Active sessions in PostgreSQL (not ended, within idle and absolute time), counted every METRICS_REFRESH_INTERVAL seconds; NaN when the last count failed.',
     registers: [registry],
-    async collect() {
-      if (sources) this.set(await sources.activeSessions().catch(() => Number.NaN));
+    collect() {
+      this.set(activeSessions);
     },
   });
   new Gauge({ name: 'tether_audit_queue_depth', help: 'Audit rows waiting for the next batch write.', registers: [registry], collect() { if (sources) this.set(sources.auditQueueDepth()); } });
@@ -59,6 +85,14 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
     /** Gauges need the stores, which are built after the metrics. */
     attach(s: MetricSources) {
       sources = s;
+    },
+    /** Counts the active sessions in PostgreSQL for the gauge (the server calls it on a timer). */
+    async refreshActiveSessions(): Promise<void> {
+      if (sources) activeSessions = await sources.activeSessions().catch(() => Number.NaN);
+    },
+    /** The registered methods: each gets its watched outcomes and its histogram at 0. */
+    knownMethods(names: Iterable<string>) {
+      for (const method of names) calls.declare(method, WATCHED_OUTCOMES);
     },
     /** `known`: the method is registered; other names are one label, so a caller cannot grow the series. */
     observeCall(record: CallRecord, seconds: number, known: boolean) {

@@ -21,11 +21,11 @@ export async function checkDataDir(dataDir: string): Promise<void> {
 const within = <T>(ms: number, work: Promise<T>, what: string): Promise<T> =>
   Promise.race([work, new Promise<T>((_, reject) => setTimeout(() => reject(Object.assign(new Error(what), { code: 'ETIMEDOUT' })), ms).unref())]);
 
-export async function checkListen(host: string, port: number): Promise<void> {
+export async function checkListen(host: string, port: number, portVariable = 'PORT', hostVariable = 'HOST'): Promise<void> {
   try {
     await within(5000, lookup(host), `no answer resolving ${host}`);
   } catch (err) {
-    throw new ConfigError(`HOST=${JSON.stringify(host)} cannot be resolved: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(`${hostVariable}=${JSON.stringify(host)} cannot be resolved: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const probe = net.createServer();
   try {
@@ -35,8 +35,8 @@ export async function checkListen(host: string, port: number): Promise<void> {
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const variable = code === 'EADDRINUSE' ? 'PORT' : 'HOST';
-    throw new ConfigError(`${variable}=${JSON.stringify(variable === 'PORT' ? String(port) : host)} cannot be bound (${host}:${port}): ${code ?? (err as Error).message}`);
+    const isPort = code === 'EADDRINUSE';
+    throw new ConfigError(`${isPort ? portVariable : hostVariable}=${JSON.stringify(isPort ? String(port) : host)} cannot be bound (${host}:${port}): ${code ?? (err as Error).message}`);
   } finally {
     await new Promise<void>((resolve) => probe.close(() => resolve()));
   }
@@ -46,4 +46,5 @@ export async function checkListen(host: string, port: number): Promise<void> {
 export async function preflight(config: Config): Promise<void> {
   await checkDataDir(config.dataDir);
   await checkListen(config.host, config.port);
+  if (config.metricsEnabled && config.metricsPort !== undefined) await checkListen(config.metricsHost, config.metricsPort, 'METRICS_PORT', 'METRICS_HOST');
 }

@@ -9,19 +9,22 @@ import { createRegistry } from './rpc/registry.ts';
 import { createApp, type Route } from './http/app.ts';
 import type { AnyMethod } from './rpc/method.ts';
 import type { Services } from './services.ts';
-import { buildServices, closeServices } from './buildServices.ts';
+import { buildServices, closeServices, StartAbandoned } from './buildServices.ts';
 import { tokenRoute } from './http/tokenRoute.ts';
 import { retention } from './audit/retention.ts';
 import { sessionSweeper } from './sessions/sweeper.ts';
 import { metricsRoute } from './http/metricsRoute.ts';
+import { startMetricsServer, type MetricsServer } from './http/metricsServer.ts';
 import { rpcTransport } from './http/rpcTransport.ts';
 import { trustedProxies } from './http/peer.ts';
 import { methods as allMethods } from '../rpc-methods/index.ts';
 
-export { buildServices, closeServices };
+export { buildServices, closeServices, StartAbandoned };
 
 export interface Tether {
   url: string;
+  /** METRICS_PORT set: where /metrics answers (and the service port does not serve it). */
+  metricsUrl?: string;
   services: Services;
   /** Graceful: stop accepting, let in-flight calls finish (bounded by SHUTDOWN_TIMEOUT), close the stores. */
   close(): Promise<void>;
@@ -32,6 +35,24 @@ export interface StartOptions {
   /** Methods beyond the product's (the tests add the JSON-RPC specification's examples). */
   methods?: AnyMethod[];
   routes?: Route[];
+  /** True once a stop was asked for: start-up gives up at its next step (StartAbandoned). */
+  stopping?: () => boolean;
+}
+
+/** The active-sessions gauge's count, now and every METRICS_REFRESH_INTERVAL seconds (one at a time). */
+async function startActiveSessionsCount(services: Services): Promise<() => Promise<void>> {
+  const { config, metrics } = services;
+  if (!config.metricsEnabled) return async () => {};
+  await metrics.refreshActiveSessions();
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(() => metrics.refreshActiveSessions());
+  }, config.metricsRefreshInterval * 1000);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
 
 /** The sweeper and retention, one run at a time each, on unref'd timers; answers a stop that waits for a run in progress. */
@@ -69,8 +90,9 @@ function startBackground(services: Services): () => Promise<void> {
 
 export async function startTether(config: Config, options: StartOptions = {}): Promise<Tether> {
   const log = options.log ?? createLogger(config.logLevel);
-  const services = await buildServices(config, log, { role: 'server', migrations: 'always', followChanges: true });
+  const services = await buildServices(config, log, { role: 'server', migrations: 'always', followChanges: true, stopping: options.stopping });
   try {
+    if (options.stopping?.()) throw new StartAbandoned('stopped during start-up');
     return await serveHttp(config, log, services, options);
   } catch (err) {
     await closeServices(services);
@@ -80,10 +102,19 @@ export async function startTether(config: Config, options: StartOptions = {}): P
 
 async function serveHttp(config: Config, log: Logger, services: Services, options: StartOptions): Promise<Tether> {
   const registry = createRegistry([...allMethods, ...(options.methods ?? [])]);
+  services.metrics.knownMethods(registry.methods.keys());
   const app = createApp(services, registry, [tokenRoute, metricsRoute, ...(options.routes ?? [])]);
   // The common JSON-RPC call on Node's http directly; everything else through Koa (rpcTransport.ts says why).
   const serveRpc = rpcTransport(services, registry, trustedProxies(config.trustedProxies));
   const koa = app.callback();
+  const stopCounting = await startActiveSessionsCount(services);
+  let metricsServer: MetricsServer | undefined;
+  try {
+    if (config.metricsEnabled && config.metricsPort !== undefined) metricsServer = await startMetricsServer(services.metrics, config.metricsHost, config.metricsPort);
+  } catch (err) {
+    await stopCounting();
+    throw err;
+  }
   const stopBackground = startBackground(services);
 
   // Slow clients do not hold a socket forever: headers within HEADERS_TIMEOUT, the whole request within
@@ -94,10 +125,15 @@ async function serveHttp(config: Config, log: Logger, services: Services, option
   server.headersTimeout = config.headersTimeout * 1000;
   server.requestTimeout = config.requestTimeout * 1000;
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (err) {
+    await Promise.all([stopBackground(), stopCounting(), metricsServer?.close()]);
+    throw err;
+  }
   const { port } = server.address() as AddressInfo;
   // Embedded: from now on `npx tether` on this DATA_DIR goes through this process's database.
   services.db.publish?.();
@@ -113,10 +149,10 @@ async function serveHttp(config: Config, log: Logger, services: Services, option
         log.warn({ timeout_s: config.shutdownTimeout }, 'shutdown timeout: closing remaining connections');
         server.closeAllConnections();
       }
-      await stopBackground();
+      await Promise.all([stopBackground(), stopCounting(), metricsServer?.close()]);
       await closeServices(services);
       log.flush(); // synchronous for the buffered stdout (sync destination)
     })());
 
-  return { url, services, close };
+  return { url, metricsUrl: metricsServer?.url, services, close };
 }

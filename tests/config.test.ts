@@ -32,6 +32,22 @@ test('defaults match DESIGN.md', () => {
   assert.is(config.batchLimit, 50);
 });
 
+test('METRICS_PORT, METRICS_HOST, METRICS_REFRESH_INTERVAL, STORE_STARTUP_TIMEOUT: defaults and refusals naming the variable', () => {
+  const config = loadConfig({});
+  assert.is(config.metricsPort, undefined, 'unset: /metrics on PORT');
+  assert.is(config.metricsHost, '127.0.0.1', 'METRICS_HOST defaults to HOST');
+  assert.is(config.metricsRefreshInterval, 15);
+  assert.is(config.storeStartupTimeout, 5);
+  const own = loadConfig({ HOST: '0.0.0.0', METRICS_PORT: '9469', METRICS_HOST: '10.0.0.5', STORE_STARTUP_TIMEOUT: '2' });
+  assert.is(own.metricsPort, 9469);
+  assert.is(own.metricsHost, '10.0.0.5');
+  assert.is(own.storeStartupTimeout, 2);
+  assert.throws(() => loadConfig({ PORT: '9000', METRICS_PORT: '9000' }), (err: Error) => err instanceof ConfigError && /^METRICS_PORT=9000 .*differ from PORT/.test(err.message));
+  assert.throws(() => loadConfig({ METRICS_PORT: 'x' }), (err: Error) => err instanceof ConfigError && err.message.startsWith('METRICS_PORT='));
+  assert.throws(() => loadConfig({ METRICS_REFRESH_INTERVAL: '0' }), (err: Error) => err instanceof ConfigError && err.message.startsWith('METRICS_REFRESH_INTERVAL='));
+  assert.throws(() => loadConfig({ STORE_STARTUP_TIMEOUT: '0' }), (err: Error) => err instanceof ConfigError && err.message.startsWith('STORE_STARTUP_TIMEOUT='));
+});
+
 test('empty strings count as unset', () => {
   const config = loadConfig({ PORT: '', SESSION_IDLE_TIMEOUT: '', LOG_LEVEL: '', FINGERPRINT_UA: '', DATABASE_URL: '', REDIS_URL: '' });
   assert.is(config.port, 8069);

@@ -1,21 +1,32 @@
 // GET /metrics: Prometheus text exposition (version 0.0.4). Calls by method and outcome, hijack
 // detections by component, the call duration histogram, active sessions, session cache hits and
 // misses, the audit gauges; unknown method names share one label; METRICS=off removes the route.
+// Every known label of every counter is there at 0 before its first event; the active-sessions count
+// runs on a timer, never per scrape; METRICS_PORT moves /metrics to a port of its own.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { startTestTether, type TestTether } from './support/tether.ts';
 import { loggedIn } from './support/fixtures.ts';
 import { cacheKeyOf, hashOf } from '../server/sessions/sessionId.ts';
+import { CACHE_RESULTS, HIJACK_COMPONENTS, WATCHED_OUTCOMES } from '../server/metrics.ts';
+import { END_REASONS } from '../server/sessions/endReasons.ts';
+import { methods as productMethods } from '../rpc-methods/index.ts';
+import { freePort } from './support/throwaway.ts';
 
 let t: TestTether;
 let off: TestTether;
+let own: TestTether;
 
 test.before(async () => {
-  [t, off] = await Promise.all([startTestTether({ SWEEP_INTERVAL: '0' }), startTestTether({ SWEEP_INTERVAL: '0', METRICS: 'off' })]);
+  [t, off, own] = await Promise.all([
+    startTestTether({ SWEEP_INTERVAL: '0', METRICS_REFRESH_INTERVAL: '1' }),
+    startTestTether({ SWEEP_INTERVAL: '0', METRICS: 'off' }),
+    freePort().then((port) => startTestTether({ SWEEP_INTERVAL: '0', METRICS_PORT: String(port) })),
+  ]);
 });
 test.after(async () => {
-  await Promise.all([t?.close(), off?.close()]);
+  await Promise.all([t?.close(), off?.close(), own?.close()]);
 });
 
 interface Sample {
@@ -62,6 +73,70 @@ function value(samples: Sample[], name: string, labels: Record<string, string> =
 
 const has = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
   samples.some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+
+test('from the start, before any event: every hijack component, end reason, cache result and watched outcome of every method at 0', async () => {
+  // `own` has served no call: what a fresh process exports (Prometheus then sees 0 -> 1 on the first event).
+  const res = await fetch(`${own.metricsUrl}/metrics`);
+  const { samples } = parse(await res.text());
+  const zero = (name: string, labels: Record<string, string>) => {
+    assert.ok(has(samples, name, labels), `${name} ${JSON.stringify(labels)} is exported before its first event`);
+    assert.is(value(samples, name, labels), 0, `${name} ${JSON.stringify(labels)} starts at 0`);
+  };
+  for (const component of HIJACK_COMPONENTS) zero('tether_session_hijack_detections_total', { component });
+  for (const reason of END_REASONS) zero('tether_session_expirations_total', { reason });
+  for (const result of CACHE_RESULTS) zero('tether_session_cache_lookups_total', { result });
+  for (const { name } of productMethods) {
+    for (const outcome of WATCHED_OUTCOMES) zero('tether_calls_total', { method: name, outcome });
+    zero('tether_call_duration_seconds_count', { method: name });
+  }
+  for (const c of ['written', 'spooled', 'replayed']) zero(`tether_audit_rows_${c}_total`, {});
+  // The labels the code produces are the ones listed: a refusal of each kind lands on a listed label.
+  assert.equal([...HIJACK_COMPONENTS].sort(), ['client', 'client-fingerprint', 'ip', 'language', 'uid', 'user-agent']);
+});
+
+test('a scrape runs no PostgreSQL count: the active-sessions gauge comes from a count on a timer', async () => {
+  const rows = t.services.sessionRows;
+  const original = rows.countActive;
+  let counts = 0;
+  rows.countActive = (...args: Parameters<typeof original>) => {
+    counts++;
+    return original.apply(rows, args);
+  };
+  try {
+    const started = Date.now();
+    for (let i = 0; i < 30; i++) await scrape();
+    const seconds = (Date.now() - started) / 1000;
+    // METRICS_REFRESH_INTERVAL=1: at most one count a second (and one in progress), whatever the scrapes.
+    assert.ok(counts <= Math.ceil(seconds) + 1, `${counts} counts for 30 scrapes in ${seconds.toFixed(1)} s`);
+    // The timer does count.
+    const before = counts;
+    assert.ok(await until(10_000, () => counts > before), 'the timer counted again');
+  } finally {
+    rows.countActive = original;
+  }
+});
+
+test('METRICS_PORT: /metrics on its own port only; the service port answers 404 there', async () => {
+  assert.ok(own.metricsUrl, 'the metrics listener is up');
+  assert.is.not(new URL(own.metricsUrl!).port, new URL(own.url).port);
+  const scraped = await fetch(`${own.metricsUrl}/metrics`);
+  assert.is(scraped.status, 200);
+  assert.ok(scraped.headers.get('content-type')?.startsWith('text/plain; version=0.0.4'));
+  assert.ok((await scraped.text()).includes('# TYPE tether_calls_total counter'));
+  const onService = await fetch(`${own.url}/metrics`);
+  assert.is(onService.status, 404);
+  assert.not.ok((await onService.text()).includes('tether_calls_total'));
+  // Nothing else on the metrics port.
+  assert.is((await fetch(`${own.metricsUrl}/jsonrpc`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"system.ping"}' })).status, 404);
+  assert.is((await fetch(`${own.metricsUrl}/metrics`, { method: 'POST' })).status, 405);
+  // The service itself answers on its port.
+  assert.ok((await own.rpc('system.ping')).body.result);
+});
+
+async function until(ms: number, check: () => boolean | Promise<boolean>): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if (await check()) return true;
+  return false;
+}
 
 test('GET /metrics is Prometheus text, version 0.0.4', async () => {
   const m = await scrape();
@@ -135,8 +210,9 @@ test('a user agent change: outcome SESSION_INVALID and a hijack detection for us
 
 test('active sessions gauge and session cache lookups (hit, then a miss once the key is deleted)', async () => {
   const s = await loggedIn(t);
+  // Counted on the timer (METRICS_REFRESH_INTERVAL=1 here): within a few seconds of the login.
+  assert.ok(await until(15_000, async () => value((await scrape()).samples, 'tether_active_sessions') >= 1), 'at least this session is active');
   let m = await scrape();
-  assert.ok(value(m.samples, 'tether_active_sessions') >= 1, 'at least this session is active');
   const hits = value(m.samples, 'tether_session_cache_lookups_total', { result: 'hit' });
   const misses = value(m.samples, 'tether_session_cache_lookups_total', { result: 'miss' });
 

@@ -81,10 +81,13 @@ test('a configuration error comes before the database: 2 even with DATABASE_URL 
 
 test('Redis unreachable at start: said at once, then the server starts degraded and sessions work from PostgreSQL', async () => {
   const dataDir = tempDir();
-  const redisUrl = `redis://127.0.0.1:${await freePort()}`; // nothing listens there
+  const redisPort = await freePort(); // nothing listens there
+  const redisUrl = `redis://127.0.0.1:${redisPort}`;
   const server = await startServer(embeddedEnv(dataDir, { LOG_LEVEL: 'info', REDIS_URL: redisUrl }));
   try {
-    assert.ok(server.stdout().includes('redis unreachable at start'), server.stdout());
+    // The store, its variable and its address; the banner says degraded, not "cache: redis".
+    assert.ok(server.stdout().includes(`Redis at REDIS_URL (127.0.0.1:${redisPort}) unreachable at start`), server.stdout());
+    assert.match(server.stderr(), /Tether is listening on \S+ \(database: embedded, cache: degraded /, server.stderr());
     const ready = await fetch(server.url + '/readyz');
     const body = (await ready.json()) as { status: string; cache: string };
     assert.is(ready.status, 503);

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
 import type { Logger } from 'pino';
 import { positionKey, STALE, TOMBSTONE, type Cache } from './cache.ts';
+import { storeName } from '../stores/storeName.ts';
 
 const LIVE = `local v = redis.call('GET', KEYS[1]) if v and string.find('${TOMBSTONE}${STALE}', string.sub(v, 1, 1), 1, true) == nil then`;
 const SCRIPTS = {
@@ -68,7 +69,7 @@ const SHAS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, src]) => [na
  * most a second, then the process starts degraded, every command failing at once (sessions answered
  * from PostgreSQL, /readyz "degraded"), and the client keeps reconnecting in the background.
  */
-async function connectOrDegrade(client: ReturnType<typeof createClient>, log: Logger): Promise<void> {
+async function connectOrDegrade(client: ReturnType<typeof createClient>, log: Logger, store: string): Promise<void> {
   let failed: (err: Error) => void = () => {};
   const firstError = new Promise<Error>((resolve) => (failed = resolve));
   client.once('error', failed);
@@ -77,7 +78,7 @@ async function connectOrDegrade(client: ReturnType<typeof createClient>, log: Lo
   const timeout = new Promise<Error>((resolve) => setTimeout(() => resolve(new Error('no answer within 1 s')), 1000).unref());
   const outcome = await Promise.race([connecting, firstError, timeout]);
   client.off('error', failed);
-  if (outcome) log.warn({ err: outcome.message }, 'redis unreachable at start: starting degraded (sessions answered from PostgreSQL); reconnecting in the background');
+  if (outcome) log.warn({ err: outcome.message, store }, `${store} unreachable at start: starting degraded (sessions answered from PostgreSQL); reconnecting in the background`);
 }
 
 /** `origin`: the change log's origin (cache_log_origin), which names the key of the cache's position. */
@@ -97,7 +98,7 @@ export async function redisCache(url: string, log: Logger, origin = 'default'): 
     if (down) log.info('redis reconnected');
     down = false;
   });
-  await connectOrDegrade(client, log);
+  await connectOrDegrade(client, log, storeName('Redis', 'REDIS_URL', url));
 
   async function run(script: Script, keys: string[], args: string[]): Promise<unknown> {
     try {
@@ -153,7 +154,12 @@ export async function redisCache(url: string, log: Logger, origin = 'default'): 
       await client.ping();
     },
     async close() {
-      if (client.isOpen) await client.close();
+      if (!client.isOpen) return;
+      // A graceful close waits for every pending reply: a Redis that accepted the connection and never
+      // answered (a degraded start) would hold the shutdown forever. A second at most, then the socket goes.
+      const closed = client.close().then(() => true, () => false);
+      const gone = await Promise.race([closed, new Promise<false>((resolve) => setTimeout(() => resolve(false), 1000).unref())]);
+      if (!gone && client.isOpen) client.destroy();
     },
   };
 }

@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { acquireDataDirLock, DataDirInUse, type DataDirLock, type LockRole } from '../embedded/dataDirLock.ts';
 import { findRunningServer, publishServer, type PublishedServer } from '../embedded/runningServer.ts';
+import { StoreUnavailable, storeName } from './storeName.ts';
+
+export { StoreUnavailable };
 
 export type Sql = postgres.Sql<Record<string, never>>;
 
@@ -72,20 +75,35 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Awaited, they are also there before the first query is built (porsager/postgres#789: a query built
  * earlier sends sql.array() parameters as text).
  */
-async function typesReadOnce(sql: Sql): Promise<Sql> {
+async function typesReadOnce(sql: Sql, store?: { name: string; timeoutS: number }): Promise<Sql> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await sql`select 1`;
+    const first = sql`select 1`;
+    if (!store) await first;
+    else {
+      // connect_timeout covers the TCP connect only: a port that accepts and answers something else
+      // (an HTTP server, Tether's own port) or nothing at all would hold the start-up forever.
+      first.catch(() => {});
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StoreUnavailable(`${store.name} did not answer as PostgreSQL within ${store.timeoutS} s`)), store.timeoutS * 1000);
+      });
+      await Promise.race([first, timeout]);
+    }
   } catch (err) {
     await sql.end({ timeout: 0 }); // no pool left retrying behind a failed open
-    throw err;
+    if (!store || err instanceof StoreUnavailable) throw err;
+    throw new StoreUnavailable(`${store.name} could not be opened: ${(err as Error).message}`);
+  } finally {
+    clearTimeout(timer);
   }
   (sql.options as { fetch_types: boolean }).fetch_types = false;
   return sql;
 }
 
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, options: OpenOptions = {}): Promise<Database> {
+export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { storeStartupTimeout?: number }, options: OpenOptions = {}): Promise<Database> {
   if (config.databaseUrl) {
-    const sql = await typesReadOnce(postgres(config.databaseUrl, { ...quiet, max: 10, idle_timeout: 30, connect_timeout: 5, transform: { undefined: null } }) as unknown as Sql);
+    const store = { name: storeName('PostgreSQL', 'DATABASE_URL', config.databaseUrl), timeoutS: config.storeStartupTimeout ?? 5 };
+    const sql = await typesReadOnce(postgres(config.databaseUrl, { ...quiet, max: 10, idle_timeout: 30, connect_timeout: 5, transform: { undefined: null } }) as unknown as Sql, store);
     // No types read: COPY's text needs none, and an unawaited read is what #1192 is about.
     const copySql = postgres(config.databaseUrl, { ...quiet, max: 1, idle_timeout: 30, connect_timeout: 5, fetch_types: false }) as unknown as Sql;
     return {
@@ -144,12 +162,12 @@ async function lockOrAttach(dataDir: string, role: LockRole, waitMs: number): Pr
 
 async function openEmbedded(dataDir: string, lock: DataDirLock): Promise<Database> {
   // Loaded lazily: a deployment on real PostgreSQL never pays for the embedded engine.
-  const { PGlite } = await import('@electric-sql/pglite');
+  const { openPglite } = await import('../embedded/pgliteEngine.ts');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const { UnitQueue } = await import('../embedded/pgliteQueue.ts');
   const dir = join(dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
-  const engine = await PGlite.create(dir);
+  const engine = await openPglite(dir);
   const notifications = notificationTap(engine);
   // A few connections: this process's pool and the commands run beside it. Each waits its turn at
   // the one backend, a whole query (or transaction) at a time (pgliteQueue.ts says why).

@@ -65,7 +65,7 @@ test('SIGTERM during start-up (PostgreSQL not answering yet): the process exits 
   const port = await freePort();
   await new Promise<void>((resolve) => silent.listen(port, '127.0.0.1', resolve));
   try {
-    const r = run({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/tether`, REDIS_URL: undefined, JWT_SECRET: TEST_JWT_SECRET, PORT: '0', SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT) });
+    const r = run({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/tether`, REDIS_URL: undefined, JWT_SECRET: TEST_JWT_SECRET, PORT: '0', SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT), STORE_STARTUP_TIMEOUT: '600' });
     // 120 s: loading the code through tsx takes a while on a loaded 2-core machine.
     assert.ok(await poll(120_000, () => arrived.length > 0 || r.child.exitCode !== null), `start-up never reached PostgreSQL:\n${r.output()}`);
     assert.is(r.child.exitCode, null, `exited before the signal:\n${r.output()}`);

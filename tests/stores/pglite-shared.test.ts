@@ -5,7 +5,7 @@
 // and the lock must refuse a second opener while the first holds the directory.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, type Database } from '../../server/stores/database.ts';
@@ -25,6 +25,15 @@ test.after(async () => {
   await command?.close();
   await server?.close();
   rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("the embedded engine runs with the small-database memory settings (README Performance: embedded RSS), the server's and a command's connection alike", async () => {
+  for (const db of [server, command]) {
+    const [settings] = await db.sql<{ shared_buffers: string; maintenance_work_mem: string }[]>`select current_setting('shared_buffers') as shared_buffers, current_setting('maintenance_work_mem') as maintenance_work_mem`;
+    assert.equal({ ...settings }, { shared_buffers: '16MB', maintenance_work_mem: '16MB' });
+  }
+  // Made by the initdb child on the first open; the directory is a PostgreSQL data directory.
+  assert.ok(existsSync(join(dataDir, 'pglite', 'PG_VERSION')));
 });
 
 test('a command attaches to the published server instead of opening the directory', () => {
