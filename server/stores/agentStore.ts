@@ -12,6 +12,9 @@ export interface AgentRow {
   updated_at: Date;
 }
 
+/** Past this many, agents.list's total is the planner's estimate instead of a count. */
+export const EXACT_COUNT_MAX = 10_000;
+
 const numeric = (r: AgentRow): AgentRow => ({ ...r, id: Number(r.id), created_by: r.created_by === null ? null : Number(r.created_by) });
 
 /** Who may change an agent: its creator, or any admin user. */
@@ -45,25 +48,55 @@ export function agentStore(sql: Sql) {
   }
 
   return {
-    async list(limit: number, offset: number, includeInactive: boolean): Promise<{ items: AgentRow[]; total: number }> {
+    /**
+     * A page by keyset: the agents after id `after` (skipping `offset` more, for callers that still page
+     * by offset; that part costs what it skips), oldest first. One row beyond the page is read to know
+     * whether another page follows, so `next` is exact and nothing is counted.
+     */
+    async page(options: { limit: number; after: number; offset: number; includeInactive: boolean }): Promise<{ items: AgentRow[]; next: number | null }> {
+      const { limit, after, offset, includeInactive } = options;
       const which = includeInactive ? sql`true` : sql`is_active`;
-      // One round trip whatever the page: the total beside the page's rows, and one row of nulls
-      // (id null) when the page is empty.
-      const rows = await sql<(Omit<AgentRow, 'id'> & { id: number | null; total: number })[]>`
-        select (select count(*)::int from agents where ${which}) as total, page.*
-          from (select 1) as one
-          left join (select * from agents where ${which} order by id limit ${limit} offset ${offset}) as page on true`;
-      const items = rows.filter((r) => r.id !== null).map(({ total: _, ...row }) => numeric(row as AgentRow));
-      return { items, total: rows[0].total };
+      const rows = await sql<AgentRow[]>`
+        select * from agents where ${which} and id > ${after} order by id limit ${limit + 1} offset ${offset}`;
+      const items = rows.slice(0, limit).map(numeric);
+      return { items, next: rows.length > limit ? items[items.length - 1].id : null };
+    },
+    /**
+     * The total when asked for, never by reading the table: up to EXACT_COUNT_MAX rows are counted from
+     * the id index (active agents: the partial index agents_active_id), beyond that the planner's
+     * estimate of that index's entries (pg_class.reltuples, kept by autovacuum and ANALYZE) is
+     * answered, and said to be one.
+     */
+    async total(includeInactive: boolean): Promise<{ total: number; estimated: boolean }> {
+      const which = includeInactive ? sql`true` : sql`is_active`;
+      const index = includeInactive ? 'agents_pkey' : 'agents_active_id';
+      const [row] = await sql<{ counted: number; estimate: number | null }[]>`
+        select (select count(*)::int from (select 1 from agents where ${which} limit ${EXACT_COUNT_MAX + 1}) bounded) as counted,
+               (select reltuples::float8 from pg_class where relname = ${index} and relkind = 'i') as estimate`;
+      if (row.counted <= EXACT_COUNT_MAX) return { total: row.counted, estimated: false };
+      // More than EXACT_COUNT_MAX, by the count: an estimate below that (stale statistics) is not believed.
+      return { total: Math.max(EXACT_COUNT_MAX + 1, Math.round(Number(row.estimate ?? 0))), estimated: true };
     },
     async get(id: number): Promise<AgentRow | undefined> {
       const [row] = await sql<AgentRow[]>`select * from agents where id = ${id}`;
       return row && numeric(row);
     },
-    async create(agent: { name: string; description?: string }, createdBy: number): Promise<AgentRow> {
+    /**
+     * One statement: the creator's slot (users.agents_created, below `limit`; 0 is no limit) is taken
+     * by an UPDATE whose condition PostgreSQL re-checks under the row lock, and the agent is inserted
+     * only from the row that update returned. Parallel creates by one user queue on that row, so
+     * no two can pass the limit together. Answers undefined when the limit is reached.
+     */
+    async create(agent: { name: string; description?: string }, createdBy: number, limit: number): Promise<AgentRow | undefined> {
       const [row] = await sql<AgentRow[]>`
-        insert into agents (name, description, created_by) values (${agent.name}, ${agent.description ?? ''}, ${createdBy}) returning *`;
-      return numeric(row);
+        with slot as (
+          update users set agents_created = agents_created + 1
+           where id = ${createdBy} and (${limit}::int = 0 or agents_created < ${limit}::int)
+          returning id)
+        insert into agents (name, description, created_by)
+        select ${agent.name}, ${agent.description ?? ''}, id from slot
+        returning *`;
+      return row && numeric(row);
     },
     update(id: number, patch: { name?: string; description?: string }, actor: Actor): Promise<Change> {
       return change(id, actor, sql`name = coalesce(${patch.name ?? null}, name), description = coalesce(${patch.description ?? null}, description)`);
