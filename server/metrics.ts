@@ -2,6 +2,7 @@
 // (the call record, session ends, cache lookups); gauges are read at scrape time.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { callSeries } from './callSeries.ts';
+import { eventLoopDelay } from './eventLoopDelay.ts';
 import type { CallRecord } from './rpc/context.ts';
 import { END_REASONS } from './sessions/endReasons.ts';
 import { passwordVerifications } from './auth/passwords.ts';
@@ -33,6 +34,7 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
   let sources: MetricSources | undefined;
 
   const calls = callSeries(registry);
+  const loopDelay = eventLoopDelay(registry);
   const hijacks = new Counter({ name: 'tether_session_hijack_detections_total', help: 'Calls refused for a fingerprint, uid or client mismatch, by component.', labelNames: ['component'] as const, registers: [registry] });
   const expirations = new Counter({ name: 'tether_session_expirations_total', help: `Sessions ended, by reason (${END_REASONS.join(', ')}).`, labelNames: ['reason'] as const, registers: [registry] });
   // Every reason from 0, so rate() and alerts see a series before its first end.
@@ -55,6 +57,8 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
 
   return {
     registry,
+    /** The event loop's delay (tether_event_loop_delay_seconds), sampled by a serving process; answers the stop. */
+    watchEventLoop: () => loopDelay.start(),
     /** Gauges need the stores, which are built after the metrics. */
     attach(s: MetricSources) {
       sources = s;
