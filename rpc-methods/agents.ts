@@ -64,7 +64,7 @@ export const list = defineMethod({
       params.with_total ? ctx.services.agents.total(includeInactive) : undefined,
     ]);
     return {
-      items: page.items.map(view),
+      items: page.items,
       limit,
       offset,
       next: page.next,

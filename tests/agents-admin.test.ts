@@ -91,9 +91,11 @@ test('agents: create, get, update, deactivate, list: every answer matches the ag
   assert.is((await s.call('agents.get', { id: a.id })).body.result.is_active, false);
   const [{ active }] = await t.services.db.sql`select count(*)::int as active from agents where is_active`;
   const after = await s.call('agents.list', { limit: 100, with_total: true });
-  assert.ok(after.body.result.total <= active + 5 && after.body.result.total >= active - 5, 'total counts active agents');
+  // Counted up to 10,000 active agents; beyond (the shared real database collects other files' agents), estimated.
+  const slack = after.body.result.total_is_estimate ? active * 0.2 : 5;
+  assert.ok(Math.abs(after.body.result.total - active) <= slack, `total ${after.body.result.total} counts active agents (${active})`);
   if (!realStores) assert.is(after.body.result.total, active);
-  assert.is(after.body.result.total_is_estimate, false, 'a small table is counted exactly');
+  if (!realStores) assert.is(after.body.result.total_is_estimate, false, 'a small table is counted exactly');
   // Paged past the first 100 if the shared table is large: search by id position.
   const [{ pos }] = await t.services.db.sql`select count(*)::int as pos from agents where id < ${a.id}`;
   const inactive = await s.call('agents.list', { limit: 1, offset: pos, include_inactive: true });

@@ -12,6 +12,12 @@ export interface AgentRow {
   updated_at: Date;
 }
 
+/** An agent as an answer shows it: times as Date.prototype.toISOString writes them. */
+export type AgentView = Omit<AgentRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string };
+
+/** to_char's pattern for Date.prototype.toISOString's text (milliseconds truncated, as new Date() of PostgreSQL's text does). */
+const ISO = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"';
+
 /** Past this many, agents.list's total is the planner's estimate instead of a count. */
 export const EXACT_COUNT_MAX = 10_000;
 
@@ -53,13 +59,17 @@ export function agentStore(sql: Sql) {
      * by offset; that part costs what it skips), oldest first. One row beyond the page is read to know
      * whether another page follows, so `next` is exact and nothing is counted.
      */
-    async page(options: { limit: number; after: number; offset: number; includeInactive: boolean }): Promise<{ items: AgentRow[]; next: number | null }> {
+    async page(options: { limit: number; after: number; offset: number; includeInactive: boolean }): Promise<{ items: AgentView[]; next: number | null }> {
       const { limit, after, offset, includeInactive } = options;
       const which = includeInactive ? sql`true` : sql`is_active`;
-      const rows = await sql<AgentRow[]>`
-        select * from agents where ${which} and id > ${after} order by id limit ${limit + 1} offset ${offset}`;
-      const items = rows.slice(0, limit).map(numeric);
-      return { items, next: rows.length > limit ? items[items.length - 1].id : null };
+      // The rows come as the answer shows them (numbers, ISO texts): no Date built to be formatted again.
+      const rows = await sql<AgentView[]>`
+        select id::float8 as id, name, description, is_active, created_by::float8 as created_by,
+               to_char(created_at at time zone 'UTC', ${ISO}) as created_at, to_char(updated_at at time zone 'UTC', ${ISO}) as updated_at
+          from agents where ${which} and id > ${after} order by id limit ${limit + 1} offset ${offset}`;
+      const more = rows.length > limit;
+      const items = more ? rows.slice(0, limit) : rows;
+      return { items, next: more ? items[limit - 1].id : null };
     },
     /**
      * The total when asked for, never by reading the table: up to EXACT_COUNT_MAX rows are counted from
