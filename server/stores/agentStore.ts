@@ -66,7 +66,8 @@ export function agentStore(sql: Sql) {
       const rows = await sql<AgentView[]>`
         select id::float8 as id, name, description, is_active, created_by::float8 as created_by,
                to_char(created_at at time zone 'UTC', ${ISO}) as created_at, to_char(updated_at at time zone 'UTC', ${ISO}) as updated_at
-          from agents where ${which} and id > ${after} order by id limit ${limit + 1} offset ${offset}`;
+          from agents where ${which} and agents.id > ${after} order by agents.id limit ${limit + 1} offset ${offset}`;
+      // (agents.id: a bare `id` in ORDER BY would be the float8 output column, sorted without the index.)
       const more = rows.length > limit;
       const items = more ? rows.slice(0, limit) : rows;
       return { items, next: more ? items[limit - 1].id : null };
