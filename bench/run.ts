@@ -73,7 +73,19 @@ const extra: Record<string, unknown> = { duration_s: DURATION, connections: CONN
 // ---- processes ----
 
 const children = new Set<ChildProcess>();
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+const generators = new Set<number>();
+process.on('exit', () => {
+  children.forEach((c) => c.kill('SIGKILL'));
+  for (const pid of generators) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+// A stopped bench takes its servers and its load generator with it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
 /** Tether runs as in production (`make run`): the build in dist/ on plain node; the baselines' .ts through tsx. */
 const TETHER = ['dist/server/main.js'];
@@ -165,7 +177,8 @@ async function drive(scenario: string, target: Watched & { url: string }, load: 
   const cpu = watch(target, () => (generatorPid === undefined ? [] : [generatorPid]));
   let figures: LoadFigures;
   if (WRK) {
-    figures = await wrkLoad(WRK, target.url, { path: load.path, headers: load.headers ?? {}, body: load.body, bodies: load.bodies, connections: CONNECTIONS, duration: load.duration ?? DURATION, amount: load.amount }, (pid) => (generatorPid = pid));
+    figures = await wrkLoad(WRK, target.url, { path: load.path, headers: load.headers ?? {}, body: load.body, bodies: load.bodies, connections: CONNECTIONS, duration: load.duration ?? DURATION, amount: load.amount }, (pid) => generators.add((generatorPid = pid)));
+    generators.delete(generatorPid!);
   } else {
     generatorPid = process.pid; // autocannon runs in this process
     let i = 0;

@@ -70,7 +70,7 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
   return {
     registry,
     /** The event loop's delay (tether_event_loop_delay_seconds), sampled by a serving process; answers the stop. */
-    watchEventLoop: () => loopDelay.start(),
+    watchEventLoop: (log?: import('pino').Logger) => loopDelay.start(log),
     /** Gauges need the stores, which are built after the metrics. */
     attach(s: MetricSources) {
       sources = s;

@@ -75,7 +75,7 @@ async function serveHttp(config: Config, log: Logger, services: Services, option
   const serveRpc = rpcTransport(services, registry, trustedProxies(config.trustedProxies));
   const koa = app.callback();
   const stopBackground = startBackground(services);
-  const stopLoopWatch = services.metrics.watchEventLoop();
+  const stopLoopWatch = services.metrics.watchEventLoop(log);
 
   // Slow clients do not hold a socket forever: headers within HEADERS_TIMEOUT, the whole request within
   // REQUEST_TIMEOUT (408 and the socket closed), checked every second (Node's default is every 30 s).

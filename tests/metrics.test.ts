@@ -104,6 +104,11 @@ test('tether_event_loop_delay_seconds: sampled while serving; a 150 ms stall of 
   assert.ok(slowAfter >= slowBefore + 1, `a stall over 100 ms was observed (${slowBefore} -> ${slowAfter})`);
   assert.ok(value(after.samples, 'tether_event_loop_delay_seconds_sum') >= 0.1, 'the sum holds the stall');
   assert.ok(value(after.samples, 'tether_event_loop_delay_seconds_count') === bucket(after.samples, '+Inf'));
+  // Counted and logged with its cause (busy: this process spun; on a crowded machine the spin itself may
+  // be descheduled, then not_scheduled: either way one stall of 50 ms or more).
+  const stalls = value(after.samples, 'tether_event_loop_stalls_total', { cause: 'busy' }) + value(after.samples, 'tether_event_loop_stalls_total', { cause: 'not_scheduled' });
+  assert.ok(stalls >= 1, 'the stall is counted');
+  assert.ok(t.logsMatching('[EVENT LOOP] stalled').some((l) => ['busy', 'not_scheduled'].includes(String(l.cause)) && Number(l.stall_ms) >= 100), 'logged with its cause');
 });
 
 test('calls by method and outcome; the duration histogram', async () => {
