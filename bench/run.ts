@@ -9,10 +9,10 @@
 // PostgreSQL and Redis float.
 //
 // Scenarios: the bare node:http echo, the Koa echo, express-session, system.ping (no auth), me (the
-// validated call), agents.list at 1,000 and at 1M agents, me at half its maximum rate (an evenly paced
+// validated call), agents.list (a page of 20) at 1,000 and at 1M agents, me at half its maximum rate (an evenly paced
 // open-loop sender, bench/pacedLoad.ts) beside the Koa echo at the same paced rate with the longest
-// event-loop stall from tether_event_loop_delay_seconds, login, the restore path, the memory run,
-// Redis down, WORKERS=2, and the embedded mode's RSS. Prints a table and writes bench/results/<time>.json
+// event-loop stall from tether_event_loop_delay_seconds, login, and on `me`: the restore path, the
+// memory run, Redis down, WORKERS=2, and the embedded mode's RSS. Prints a table and writes bench/results/<time>.json
 // and latest.json.
 //
 // Real stores only: DATABASE_URL names the PostgreSQL server, on which the database BENCH_DB (default
@@ -396,8 +396,8 @@ async function main() {
   const restore = async (label: string, pool: string[]) => {
     await tuneSmallCache(redis);
     const server = await startServer('tether', TETHER, restoreEnv, await freePort());
-    const bodies = pool.map((id) => rpcBody({ session_id: id, limit: 20 }));
-    const figures = await drive(label, { url: server.url, server: server.pid, redisPort: redis.port, database: BENCH_DB }, { path: '/api/v1/agents/list', headers, bodies });
+    const bodies = pool.map((id) => rpcBody({ session_id: id }));
+    const figures = await drive(label, { url: server.url, server: server.pid, redisPort: redis.port, database: BENCH_DB }, { path: '/api/v1/me', headers, bodies });
     const hits = await metric(server.url, 'tether_session_cache_lookups_total{result="hit"}');
     const misses = await metric(server.url, 'tether_session_cache_lookups_total{result="miss"}');
     figures.note = `cache hit ratio ${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}%`;
@@ -423,9 +423,9 @@ async function main() {
     const memRedis = await startThrowawayRedis();
     const server = await startServer('tether', TETHER, { ...tetherEnv, REDIS_URL: memRedis.url }, await freePort());
     const ids = await world.openSessions(sessionCount);
-    const bodies = ids.map((id) => rpcBody({ session_id: id, limit: 20 }));
+    const bodies = ids.map((id) => rpcBody({ session_id: id }));
     const rss = rssSampler(server.pid);
-    const figures = await drive(`tether: memory, ${calls} calls / ${sessionCount} sessions`, { url: server.url, server: server.pid, redisPort: memRedis.port, database: BENCH_DB }, { path: '/api/v1/agents/list', headers, bodies, amount: calls });
+    const figures = await drive(`tether: memory, ${calls} me calls / ${sessionCount} sessions`, { url: server.url, server: server.pid, redisPort: memRedis.port, database: BENCH_DB }, { path: '/api/v1/me', headers, bodies, amount: calls });
     const memory = rss.stop();
     extra.memory = { calls, sessions: sessionCount, ...memory };
     figures.note = `RSS ${memory.rss_mb_first} -> max ${memory.rss_mb_max} -> last ${memory.rss_mb_last} MB`;
@@ -437,7 +437,7 @@ async function main() {
   if (wanted('redisdown')) {
     const down = await startServer('tether', TETHER, restoreEnv, await freePort());
     await redis.kill();
-    await drive('tether: hot path, Redis down', { url: down.url, server: down.pid, database: BENCH_DB }, { path: '/api/v1/agents/list', body: listBody, headers });
+    await drive('tether: me, Redis down', { url: down.url, server: down.pid, database: BENCH_DB }, { path: '/api/v1/me', body: meBody, headers });
     await down.stop();
   }
   await redis.stop().catch(() => {});
@@ -450,8 +450,8 @@ async function main() {
     children.add(child);
     const url = `http://127.0.0.1:${clusterPort}`;
     for (let i = 0; i < 100 && !(await fetch(url + '/healthz').then(() => true).catch(() => false)); i++) await new Promise((r) => setTimeout(r, 200));
-    const two = await drive('tether: hot path, WORKERS=2', { url, redisPort, database: BENCH_DB }, { path: '/api/v1/agents/list', body: listBody, headers }, 'servers share both cores with the load generator');
-    extra.workers_2_vs_1 = Math.round((two.rps / hot.rps) * 100) / 100;
+    const two = await drive('tether: me, WORKERS=2', { url, redisPort, database: BENCH_DB }, { path: '/api/v1/me', body: meBody, headers }, 'servers share both cores with the load generator; server CPU not read (two workers)');
+    extra.workers_2_vs_1 = Math.round((two.rps / me.rps) * 100) / 100;
     child.kill('SIGTERM');
   }
 

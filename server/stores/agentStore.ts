@@ -73,19 +73,22 @@ export function agentStore(sql: Sql) {
       return { items, next: more ? items[limit - 1].id : null };
     },
     /**
-     * The total when asked for, never by reading the table: up to EXACT_COUNT_MAX rows are counted from
-     * the id index (active agents: the partial index agents_active_id), beyond that the planner's
-     * estimate of that index's entries (pg_class.reltuples, kept by autovacuum and ANALYZE) is
-     * answered, and said to be one.
+     * The total when asked for, never by reading the table: the planner's estimate of the id index's
+     * entries (pg_class.reltuples of agents_active_id for active agents, agents_pkey with inactive ones;
+     * kept by autovacuum and ANALYZE) when it says more than twice EXACT_COUNT_MAX; otherwise up to
+     * EXACT_COUNT_MAX + 1 entries counted from that index, exact when that is all there is. One
+     * statement; the count runs only when the estimate is small or missing.
      */
     async total(includeInactive: boolean): Promise<{ total: number; estimated: boolean }> {
       const which = includeInactive ? sql`true` : sql`is_active`;
       const index = includeInactive ? 'agents_pkey' : 'agents_active_id';
-      const [row] = await sql<{ counted: number; estimate: number | null }[]>`
-        select (select count(*)::int from (select 1 from agents where ${which} limit ${EXACT_COUNT_MAX + 1}) bounded) as counted,
-               (select reltuples::float8 from pg_class where relname = ${index} and relkind = 'i') as estimate`;
-      if (row.counted <= EXACT_COUNT_MAX) return { total: row.counted, estimated: false };
-      // More than EXACT_COUNT_MAX, by the count: an estimate below that (stale statistics) is not believed.
+      const [row] = await sql<{ counted: number | null; estimate: number | null }[]>`
+        with planner as (select reltuples::float8 as n from pg_class where oid = to_regclass(${index}))
+        select (select n from planner) as estimate,
+               case when coalesce((select n from planner), -1) <= ${2 * EXACT_COUNT_MAX}
+                    then (select count(*)::int from (select 1 from agents where ${which} limit ${EXACT_COUNT_MAX + 1}) bounded) end as counted`;
+      if (row.counted !== null && row.counted <= EXACT_COUNT_MAX) return { total: row.counted, estimated: false };
+      // More than EXACT_COUNT_MAX (by the estimate, or by the count): an estimate below that is not believed.
       return { total: Math.max(EXACT_COUNT_MAX + 1, Math.round(Number(row.estimate ?? 0))), estimated: true };
     },
     async get(id: number): Promise<AgentRow | undefined> {
