@@ -33,14 +33,18 @@ test: $(DEPS)
 typecheck: $(DEPS)
 	npx tsc --noEmit
 
-# The benchmark: Tether beside its baselines, on real PostgreSQL and Redis (DATABASE_URL names the
-# server whose database tether_bench it recreates; default the local one). This process and the load
-# generator run on core 1, the servers on core 0.
+# The benchmark: Tether beside its baselines, on real PostgreSQL (DATABASE_URL names the server on which
+# the database BENCH_DB, default tether_bench, is recreated; default the local one) and a redis-server
+# of its own. The load generator is wrk (Debian's package, installed here when missing and apt-get can).
+# This process and the load generator run on core 1, the servers on core 0.
 PIN := $(shell command -v taskset >/dev/null && [ $$(nproc) -ge 2 ] && echo taskset -c 1)
-bench: $(BUILT)
+WRK:
+	@command -v wrk >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq wrk); } || echo "wrk not installed (apt-get install wrk): the bench falls back to autocannon"
+.PHONY: WRK
+bench: $(BUILT) WRK
 	$(PIN) $(NODE) bench/run.ts
 
-bench-short: $(BUILT)
+bench-short: $(BUILT) WRK
 	BENCH_SHORT=1 $(PIN) $(NODE) bench/run.ts
 
 # What an end costs for a user with 200k ended sessions, beside a user with none (bench/endsCost.ts).

@@ -28,6 +28,8 @@ export interface BenchWorld {
   openSessions(count: number): Promise<string[]>;
   /** Adds ended sessions (other users' history) until api_sessions holds `total` rows. */
   fillSessionsTo(total: number): Promise<number>;
+  /** Adds active agents (by the bench user, past any per-user limit: straight SQL) until the table holds `total`. */
+  fillAgentsTo(total: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -97,6 +99,15 @@ export async function benchWorld(databaseUrl: string, jwtSecret: string, lifetim
                now() - interval '2 days', now() - interval '2 days', now() - interval '1 day', now() - interval '2 days', false, 'logout', now() - interval '2 days'
           from generate_series(1, ${total - n}) g`;
       await sql`analyze api_sessions`;
+      return total;
+    },
+    async fillAgentsTo(total) {
+      const [{ n }] = await sql<{ n: number }[]>`select count(*)::int as n from agents`;
+      if (n >= total) return n;
+      await sql`
+        insert into agents (name, description, created_by)
+        select 'agent ' || g, 'made by the bench', ${userId} from generate_series(${n + 1}::int, ${total}::int) g`;
+      await sql`vacuum analyze agents`;
       return total;
     },
     close: () => sql.end({ timeout: 5 }),

@@ -93,6 +93,20 @@ export class TetherClient {
     return this.#call('me', {});
   }
 
+  /**
+   * Every agent, a page at a time (agents.list by keyset: each page's `next` is the following page's
+   * `after`), so a caller never counts or offsets: `for await (const agent of tether.agents()) ...`.
+   */
+  async *agents(params: Omit<ParamsOf<'agents.list'>, 'after' | 'offset' | 'with_total'> = {}): AsyncGenerator<ResultOf<'agents.list'>['items'][number]> {
+    let after = 0;
+    for (;;) {
+      const page = await this.#call('agents.list', { ...params, after });
+      yield* page.items;
+      if (page.next === null) return;
+      after = page.next;
+    }
+  }
+
   /** Any registry method, typed from its declaration: client.call('agents.list', { limit: 10 }). */
   call<N extends MethodName>(method: N, ...[params]: ParamsArg<N>): Promise<ResultOf<N>> {
     if (method === 'users.login') return this.login(params as Credentials) as Promise<ResultOf<N>>;

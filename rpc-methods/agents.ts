@@ -32,22 +32,44 @@ const changed = (change: Change, id: number) => {
 
 export const list = defineMethod({
   name: 'agents.list',
-  summary: 'Active agents, oldest first, paged by limit (1-100) and offset.',
+  summary: 'Active agents, oldest first, a page at a time: pass `next` back as `after` for the following page (keyset by id; nothing is counted unless with_total).',
   params: Type.Object(
     {
-      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
-      offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0 })),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Agents per page (1-100).' })),
+      after: Type.Optional(Type.Integer({ minimum: 0, maximum: 9007199254740991, default: 0, description: "The previous page's `next`: the page starts after this id." })),
+      offset: Type.Optional(
+        Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0, description: 'Kept for compatibility: rows skipped (after `after`); costs what it skips, so page with `after` instead.' }),
+      ),
       include_inactive: Type.Optional(Type.Boolean()),
+      with_total: Type.Optional(Type.Boolean({ description: 'Also answer `total`: counted up to 10,000, estimated beyond (then total_is_estimate is true).' })),
     },
     { additionalProperties: false },
   ),
-  result: Type.Object({ items: Type.Array(Agent), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }),
+  result: Type.Object({
+    items: Type.Array(Agent),
+    limit: Type.Integer(),
+    offset: Type.Integer(),
+    /** The id to pass as `after` for the next page; null on the last page. */
+    next: Type.Union([Type.Integer(), Type.Null()], { description: 'Pass as `after` for the next page; null on the last page.' }),
+    total: Type.Optional(Type.Integer({ description: 'With with_total only.' })),
+    total_is_estimate: Type.Optional(Type.Boolean({ description: "With with_total only: true when total is the planner's estimate (more than 10,000 agents)." })),
+  }),
   requires: { session: true },
   async handler(params, ctx) {
     const limit = params.limit ?? 20;
     const offset = params.offset ?? 0;
-    const { items, total } = await ctx.services.agents.list(limit, offset, params.include_inactive === true);
-    return { items: items.map(view), total, limit, offset };
+    const includeInactive = params.include_inactive === true;
+    const [page, counted] = await Promise.all([
+      ctx.services.agents.page({ limit, after: params.after ?? 0, offset, includeInactive }),
+      params.with_total ? ctx.services.agents.total(includeInactive) : undefined,
+    ]);
+    return {
+      items: page.items,
+      limit,
+      offset,
+      next: page.next,
+      ...(counted ? { total: counted.total, total_is_estimate: counted.estimated } : {}),
+    };
   },
 });
 
@@ -63,11 +85,19 @@ export const get = defineMethod({
 
 export const create = defineMethod({
   name: 'agents.create',
-  summary: 'Creates an agent.',
+  summary: 'Creates an agent (at most AGENTS_PER_USER_LIMIT per user; beyond it AGENT_LIMIT_REACHED).',
   params: Type.Object({ name: Name, description: Type.Optional(Description) }, { additionalProperties: false }),
   result: Agent,
   requires: { session: true },
-  handler: async (params, ctx) => view(await ctx.services.agents.create(params, ctx.user.id)),
+  async handler(params, ctx) {
+    const limit = ctx.services.config.agentsPerUserLimit;
+    const made = await ctx.services.agents.create(params, ctx.user.id, limit);
+    if (!made) {
+      ctx.services.log.warn({ request_id: ctx.requestId, user_id: ctx.user.id, limit }, '[AGENT LIMIT] agents.create refused: the user has created as many agents as AGENTS_PER_USER_LIMIT allows');
+      throw new RpcError('AGENT_LIMIT_REACHED', `This user has created ${limit} agents, the most AGENTS_PER_USER_LIMIT allows: reuse one of them (agents.update), or ask an administrator to raise AGENTS_PER_USER_LIMIT.`, { limit });
+    }
+    return view(made);
+  },
 });
 
 const actorOf = (user: { id: number; is_admin: boolean }) => ({ userId: user.id, isAdmin: user.is_admin });

@@ -7,6 +7,7 @@ import { publicUser } from '../server/stores/userStore.ts';
 import { hashPrefixOf, prefixOf } from '../server/sessions/sessionId.ts';
 import { takeLoginSlot } from '../server/auth/loginThrottle.ts';
 import { loginForLog } from '../server/auth/loginForLog.ts';
+import { isoOfSeconds } from '../server/isoTime.ts';
 
 const User = Type.Object({ id: Type.Integer(), login: Type.String(), name: Type.String(), is_admin: Type.Boolean() });
 const DateTime = Type.String({ format: 'date-time' });
@@ -99,9 +100,9 @@ export const me = defineMethod({
       session: {
         id: entry.id,
         client_id: entry.cid,
-        login_at: new Date(entry.at * 1000).toISOString(),
-        expires_at: sessions.deadline(entry).toISOString(),
-        absolute_expires_at: new Date(entry.abs * 1000).toISOString(),
+        login_at: isoOfSeconds(entry.at),
+        expires_at: isoOfSeconds(sessions.deadline(entry).getTime() / 1000),
+        absolute_expires_at: isoOfSeconds(entry.abs),
         idle_timeout: sessions.idleTimeout,
       },
     };

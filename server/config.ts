@@ -24,6 +24,8 @@ export interface Config {
   };
   trustedProxies: string[];
   maxSessionsPerUser: number;
+  /** Agents one user may create (agents.create answers AGENT_LIMIT_REACHED beyond it); 0: no limit. */
+  agentsPerUserLimit: number;
   logLevel: string;
   problemBaseUrl: string;
   bodyLimit: number;
@@ -214,6 +216,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     trustedProxies: cidrs(env),
     maxSessionsPerUser: integer(env, 'MAX_SESSIONS_PER_USER', 10, 1, 10000),
+    agentsPerUserLimit: integer(env, 'AGENTS_PER_USER_LIMIT', 1000, 0, 100_000_000),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     problemBaseUrl: problemBase(env),
     bodyLimit: integer(env, 'BODY_LIMIT', 1024 * 1024, 1024),

@@ -29,6 +29,7 @@ export const CATALOGUE = {
   RATE_LIMITED: { message: 'Too many requests', status: 429, code: -32029, title: 'Too Many Requests' },
   STORAGE_UNAVAILABLE: { message: 'Session storage unavailable', status: 503, code: -32053, title: 'Session Storage Unavailable' },
   NOT_FOUND: { message: 'Not found', status: 404, code: -32004, title: 'Not Found' },
+  AGENT_LIMIT_REACHED: { message: 'Agent limit reached', status: 403, code: -32003, title: 'Agent Limit Reached' },
 
   // JSON-RPC protocol errors (on /api/v1 a single request answers this status; /jsonrpc answers 200).
   PARSE_ERROR: { message: 'Parse error', status: 400, code: -32700, title: 'Parse Error' },

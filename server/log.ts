@@ -2,6 +2,7 @@
 // the redact list is a second line of defence.
 import { writeSync } from 'node:fs';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { isoNow } from './isoTime.ts';
 
 /** How long a line may wait in the buffer at low traffic. */
 const FLUSH_EVERY_MS = 250;
@@ -108,7 +109,7 @@ export function infoLineWriter(log: Logger, msg: string): (fields: CallLine) => 
   const tail = `,"msg":${JSON.stringify(msg)}}\n`;
   return (fields) => {
     if (!log.isLevelEnabled('info')) return;
-    let line = `{"level":30,"time":"${new Date().toISOString()}"${head}`;
+    let line = `{"level":30,"time":"${isoNow()}"${head}`;
     for (const key in fields) {
       const value = fields[key];
       if (value !== undefined) line += `,"${key}":${typeof value === 'string' ? JSON.stringify(value) : Number.isFinite(value) ? value : 'null'}`;

@@ -7,6 +7,7 @@
 // cache error, one STORAGE_UNAVAILABLE) would never fire.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { callSeries } from './callSeries.ts';
+import { eventLoopDelay } from './eventLoopDelay.ts';
 import type { CallRecord } from './rpc/context.ts';
 import { END_REASONS } from './sessions/endReasons.ts';
 import { passwordVerifications } from './auth/passwords.ts';
@@ -55,14 +56,26 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
   let sources: MetricSources | undefined;
 
   const calls = callSeries(registry);
+  const loopDelay = eventLoopDelay(registry);
   const hijacks = new Counter({ name: 'tether_session_hijack_detections_total', help: 'Calls refused for a fingerprint, uid or client mismatch, by component.', labelNames: ['component'] as const, registers: [registry] });
   for (const component of HIJACK_COMPONENTS) hijacks.inc({ component }, 0);
   const expirations = new Counter({ name: 'tether_session_expirations_total', help: `Sessions ended, by reason (${END_REASONS.join(', ')}).`, labelNames: ['reason'] as const, registers: [registry] });
   // Every reason from 0, so rate() and alerts see a series before its first end.
   for (const reason of END_REASONS) expirations.inc({ reason }, 0);
-  const cacheLookups = new Counter({ name: 'tether_session_cache_lookups_total', help: 'Session lookups in the cache, by result (hit, miss, error).', labelNames: ['result'] as const, registers: [registry] });
+  // Counted in plain numbers and handed to prom-client at scrape time (every result from 0): every
+  // validated call counts one, and prom-client hashes the label object on each inc() (callSeries.ts says more).
+  const lookups = { hit: 0, miss: 0, error: 0 };
+  new Counter({
+    name: 'tether_session_cache_lookups_total',
+    help: 'Session lookups in the cache, by result (hit, miss, error).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const result of CACHE_RESULTS) this.inc({ result }, lookups[result]);
+    },
+  });
   const cacheBehind = new Counter({ name: 'tether_cache_behind_total', help: 'Lookups that found the cache behind the change log (it missed writes, or came back older) and caught it up first.', registers: [registry] });
-  for (const result of CACHE_RESULTS) cacheLookups.inc({ result }, 0);
   // NaN until the first count, and whenever the last one failed (the TetherDatabaseUnreachable alert).
   let activeSessions = Number.NaN;
   new Gauge({
@@ -82,6 +95,8 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
 
   return {
     registry,
+    /** The event loop's delay (tether_event_loop_delay_seconds), sampled by a serving process; answers the stop. */
+    watchEventLoop: (log?: import('pino').Logger) => loopDelay.start(log),
     /** Gauges need the stores, which are built after the metrics. */
     attach(s: MetricSources) {
       sources = s;
@@ -104,7 +119,7 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       if (count > 0) expirations.inc({ reason }, count);
     },
     cacheLookup(result: 'hit' | 'miss' | 'error') {
-      cacheLookups.inc({ result });
+      lookups[result]++;
     },
     cacheBehind() {
       cacheBehind.inc();

@@ -116,6 +116,7 @@ async function serveHttp(config: Config, log: Logger, services: Services, option
     throw err;
   }
   const stopBackground = startBackground(services);
+  const stopLoopWatch = services.metrics.watchEventLoop(log);
 
   // Slow clients do not hold a socket forever: headers within HEADERS_TIMEOUT, the whole request within
   // REQUEST_TIMEOUT (408 and the socket closed), checked every second (Node's default is every 30 s).
@@ -150,6 +151,7 @@ async function serveHttp(config: Config, log: Logger, services: Services, option
         server.closeAllConnections();
       }
       await Promise.all([stopBackground(), stopCounting(), metricsServer?.close()]);
+      stopLoopWatch();
       await closeServices(services);
       log.flush(); // synchronous for the buffered stdout (sync destination)
     })());

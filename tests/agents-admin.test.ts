@@ -90,9 +90,12 @@ test('agents: create, get, update, deactivate, list: every answer matches the ag
   // Still readable by id, gone from the default list, back with include_inactive.
   assert.is((await s.call('agents.get', { id: a.id })).body.result.is_active, false);
   const [{ active }] = await t.services.db.sql`select count(*)::int as active from agents where is_active`;
-  const after = await s.call('agents.list', { limit: 100 });
-  assert.ok(after.body.result.total <= active + 5 && after.body.result.total >= active - 5, 'total counts active agents');
+  const after = await s.call('agents.list', { limit: 100, with_total: true });
+  // Counted up to 10,000 active agents; beyond (the shared real database collects other files' agents), estimated.
+  const slack = after.body.result.total_is_estimate ? active * 0.2 : 5;
+  assert.ok(Math.abs(after.body.result.total - active) <= slack, `total ${after.body.result.total} counts active agents (${active})`);
   if (!realStores) assert.is(after.body.result.total, active);
+  if (!realStores) assert.is(after.body.result.total_is_estimate, false, 'a small table is counted exactly');
   // Paged past the first 100 if the shared table is large: search by id position.
   const [{ pos }] = await t.services.db.sql`select count(*)::int as pos from agents where id < ${a.id}`;
   const inactive = await s.call('agents.list', { limit: 1, offset: pos, include_inactive: true });
@@ -132,7 +135,8 @@ test('agents.list: limit and offset page through the table in id order', async (
   // An offset past the end is an empty page, not an error.
   const past = await s.call('agents.list', { offset: 1_000_000_000 });
   assert.equal(past.body.result.items, []);
-  assert.ok(past.body.result.total >= 3);
+  assert.is(past.body.result.next, null);
+  assert.not.ok('total' in past.body.result, 'no total unless with_total');
 });
 
 test('agents.list: limit outside 1-100, a negative offset and wrong types are -32602 naming the field', async () => {

@@ -152,8 +152,38 @@ test('GET /metrics is Prometheus text, version 0.0.4', async () => {
   assert.is(m.types.get('tether_audit_spool_rows'), 'gauge');
   for (const c of ['written', 'spooled', 'replayed']) assert.is(m.types.get(`tether_audit_rows_${c}_total`), 'counter');
   assert.ok(has(m.samples, 'tether_process_cpu_user_seconds_total'), 'process defaults, prefixed');
+  assert.is(m.types.get('tether_event_loop_delay_seconds'), 'histogram');
   // Not a JSON-RPC call: a scrape is not audited or counted as a call.
   assert.not.ok(m.samples.some((s) => s.name === 'tether_calls_total' && s.labels.method?.includes('metrics')));
+});
+
+test('tether_event_loop_delay_seconds: sampled while serving; a 150 ms stall of the loop is one observation above 100 ms', async () => {
+  const bucket = (samples: Sample[], le: string) => value(samples, 'tether_event_loop_delay_seconds_bucket', { le });
+  const before = await scrape();
+  // Samples keep coming (a timer every 10 ms): poll, never assert a duration.
+  let now = before;
+  for (let i = 0; i < 100 && bucket(now.samples, '+Inf') <= bucket(before.samples, '+Inf') + 5; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    now = await scrape();
+  }
+  assert.ok(bucket(now.samples, '+Inf') > bucket(before.samples, '+Inf') + 5, 'the sampler runs');
+  // This test process is the server's: block its loop the way a long synchronous job would.
+  const slowBefore = bucket(now.samples, '+Inf') - bucket(now.samples, '0.1');
+  const until = performance.now() + 150;
+  while (performance.now() < until) {
+    // busy: nothing else runs
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  const after = await scrape();
+  const slowAfter = bucket(after.samples, '+Inf') - bucket(after.samples, '0.1');
+  assert.ok(slowAfter >= slowBefore + 1, `a stall over 100 ms was observed (${slowBefore} -> ${slowAfter})`);
+  assert.ok(value(after.samples, 'tether_event_loop_delay_seconds_sum') >= 0.1, 'the sum holds the stall');
+  assert.ok(value(after.samples, 'tether_event_loop_delay_seconds_count') === bucket(after.samples, '+Inf'));
+  // Counted and logged with its cause (busy: this process spun; on a crowded machine the spin itself may
+  // be descheduled, then not_scheduled: either way one stall of 50 ms or more).
+  const stalls = value(after.samples, 'tether_event_loop_stalls_total', { cause: 'busy' }) + value(after.samples, 'tether_event_loop_stalls_total', { cause: 'not_scheduled' });
+  assert.ok(stalls >= 1, 'the stall is counted');
+  assert.ok(t.logsMatching('[EVENT LOOP] stalled').some((l) => ['busy', 'not_scheduled'].includes(String(l.cause)) && Number(l.stall_ms) >= 100), 'logged with its cause');
 });
 
 test('calls by method and outcome; the duration histogram', async () => {

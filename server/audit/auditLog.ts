@@ -1,11 +1,18 @@
 // The audit log: one row per call, written in batches off the request path. When PostgreSQL cannot
 // take a batch, rows go to an append-only spool file and are replayed in order once it answers;
 // every row carries an event id, so a replay interrupted half-way never inserts a row twice.
+//
+// A row is queued as its line of COPY text, made once when the call is recorded: no object per row
+// for the collector to trace while it waits, and nothing to format at flush time. The flush writes
+// WRITE_ROWS lines at a time and lets the event loop run between them, so a large queue (PostgreSQL
+// slow for a while) never holds calls behind one long synchronous piece of work; replays likewise.
 import { appendFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Sql } from '../stores/database.ts';
 import { eventId } from './eventId.ts';
+import { isoNow } from '../isoTime.ts';
 
 export interface AuditEvent {
   request_id: string;
@@ -26,7 +33,7 @@ export interface AuditEvent {
   client_request_id?: string;
 }
 
-type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 'session_hash_prefix' | 'ip' | 'user_agent' | 'reason' | 'target_id' | 'client_request_id'>> & {
+export type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 'session_hash_prefix' | 'ip' | 'user_agent' | 'reason' | 'target_id' | 'client_request_id'>> & {
   event_id: string;
   at: string;
   error_code: string | null;
@@ -43,6 +50,8 @@ type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 's
 const INSERT_TIMEOUT_MS = 5000;
 /** Rows per COPY: a flush's whole queue in one statement at any rate this process reaches. */
 const COPY_ROWS = 20_000;
+/** Lines handed to a COPY stream (or parsed for an INSERT) between two turns of the event loop. */
+const WRITE_ROWS = 1000;
 
 const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent', 'reason', 'target_id', 'client_request_id'] as const;
 
@@ -82,25 +91,54 @@ const COPY_SPECIALS = new RegExp(COPY_SPECIAL.source, 'g'); // the same characte
 const copyField = (value: string | number | null): string =>
   value === null ? '\\N' : typeof value !== 'string' ? String(value) : COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIALS, (c) => COPY_ESCAPE[c]) : value;
 
+const COPY_UNESCAPE: Record<string, string> = { '\\\\': '\\', '\\t': '\t', '\\n': '\n', '\\r': '\r' };
+const NUMERIC = new Set<string>(['status', 'duration_ms', 'user_id']);
+
+/** A row's line of COPY text (COLUMNS in order, tab-separated, newline-terminated). */
+export function lineOf(row: Row): string {
+  let line = '';
+  for (let i = 0; i < COLUMNS.length; i++) line += (i ? '\t' : '') + copyField(row[COLUMNS[i]]);
+  return line + '\n';
+}
+
+/** The row a line of COPY text holds (for the INSERT path and the spool, which keep JSON rows). */
+export function rowOf(line: string): Row {
+  const fields = line.endsWith('\n') ? line.slice(0, -1).split('\t') : line.split('\t');
+  const row: Record<string, string | number | null> = {};
+  for (let i = 0; i < COLUMNS.length; i++) {
+    const raw = fields[i];
+    const value = raw === undefined || raw === '\\N' ? null : raw.includes('\\') ? raw.replace(/\\[\\tnr]/g, (e) => COPY_UNESCAPE[e]) : raw;
+    row[COLUMNS[i]] = value !== null && NUMERIC.has(COLUMNS[i]) ? Number(value) : value;
+  }
+  return row as unknown as Row;
+}
+
 /**
  * Fresh rows on real PostgreSQL: COPY costs it about a third less CPU per row than the unnest()
  * INSERT (bench/: PostgreSQL shares the machine's cores with the service, so its CPU per audited call
  * is the service's speed). Fresh event ids never conflict; should a batch that timed out and was
- * spooled land after all, its replay (insertBatch) skips the rows it wrote.
+ * spooled land after all, its replay (insertBatch) skips the rows it wrote. Written WRITE_ROWS lines
+ * at a time, the event loop free between them.
  */
-async function copyBatch(copySql: Sql, rows: Row[]): Promise<void> {
-  let text = '';
-  for (const row of rows) {
-    for (let i = 0; i < COLUMNS.length; i++) text += (i ? '\t' : '') + copyField(row[COLUMNS[i]]);
-    text += '\n';
-  }
+async function copyBatch(copySql: Sql, lines: string[]): Promise<void> {
   const stream = await copySql`copy api_access_log (${copySql(COLUMNS as unknown as string[])}) from stdin`.writable();
   await new Promise<void>((resolve, reject) => {
     stream.once('error', reject);
     stream.once('finish', resolve);
-    stream.end(text);
+    void (async () => {
+      for (let i = 0; i < lines.length; i += WRITE_ROWS) {
+        if (i) await yieldToLoop();
+        if (stream.destroyed) return;
+        const more = stream.write(lines.slice(i, i + WRITE_ROWS).join(''));
+        if (!more) await new Promise((drained) => (stream.once('drain', drained), stream.once('close', drained)));
+      }
+      stream.end();
+    })().catch(reject);
   });
 }
+
+/** An optional text field of a COPY line. */
+const text = (value: string | null | undefined): string => (value == null ? '\\N' : copyField(value));
 
 /** PostgreSQL text cannot hold U+0000: one hostile method name must not make a whole batch refused. */
 const pgText = (value: string): string => value.replace(/\u0000/g, '\uFFFD');
@@ -108,7 +146,7 @@ const pgText = (value: string): string => value.replace(/\u0000/g, '\uFFFD');
 export function auditLog(options: AuditOptions) {
   const { sql, log, spoolFile } = options;
   const batchSize = options.batchSize ?? 500;
-  let queue: Row[] = [];
+  let queue: string[] = [];
   let spooled = 0;
   let writing: Promise<void> = Promise.resolve();
   const counters = { written: 0, spooled: 0, replayed: 0 };
@@ -116,28 +154,55 @@ export function auditLog(options: AuditOptions) {
   // A PostgreSQL that stalls instead of failing must not hold the queue (and memory) hostage: a batch
   // not written within INSERT_TIMEOUT_MS is spooled. Should it land later after all, its replay
   // inserts nothing twice (event_id).
-  const insert = async (rows: Row[], fresh: boolean) => {
-    const copySql = fresh ? options.copySql : undefined;
-    const size = copySql ? COPY_ROWS : batchSize;
-    for (let i = 0; i < rows.length; i += size) {
-      const chunk = rows.slice(i, i + size);
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`audit insert took longer than ${INSERT_TIMEOUT_MS} ms`)), INSERT_TIMEOUT_MS);
-      });
-      try {
-        await Promise.race([copySql ? copyBatch(copySql, chunk) : insertBatch(sql, chunk), timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+  const bounded = async (work: Promise<unknown>) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`audit insert took longer than ${INSERT_TIMEOUT_MS} ms`)), INSERT_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   };
 
-  const spool = async (rows: Row[]) => {
+  /** Fresh rows (COPY lines): by COPY on real PostgreSQL, else parsed a batch at a time for the INSERT. */
+  const insertFresh = async (lines: string[]) => {
+    const copySql = options.copySql;
+    if (copySql) {
+      for (let i = 0; i < lines.length; i += COPY_ROWS) await bounded(copyBatch(copySql, lines.slice(i, i + COPY_ROWS)));
+      return;
+    }
+    for (let i = 0; i < lines.length; i += batchSize) {
+      if (i) await yieldToLoop();
+      await bounded(insertBatch(sql, lines.slice(i, i + batchSize).map(rowOf)));
+    }
+  };
+
+  /** Replayed rows (from the spool's JSON lines), parsed and inserted a batch at a time. */
+  const insertSpooled = async (lines: string[]) => {
+    for (let i = 0; i < lines.length; i += batchSize) {
+      if (i) await yieldToLoop();
+      // A spool written before sql/005 has rows without target_id and client_request_id.
+      const rows = lines.slice(i, i + batchSize).map((line) => ({ target_id: null, client_request_id: null, ...(JSON.parse(line) as Partial<Row>) }) as Row);
+      await bounded(insertBatch(sql, rows));
+    }
+  };
+
+  const spool = async (lines: string[]) => {
     await mkdir(dirname(spoolFile), { recursive: true });
-    await appendFile(spoolFile, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-    spooled += rows.length;
-    counters.spooled += rows.length;
+    let text = '';
+    for (let i = 0; i < lines.length; i++) {
+      text += JSON.stringify(rowOf(lines[i])) + '\n';
+      if (i % WRITE_ROWS === WRITE_ROWS - 1) {
+        await appendFile(spoolFile, text);
+        text = '';
+        await yieldToLoop();
+      }
+    }
+    if (text) await appendFile(spoolFile, text);
+    spooled += lines.length;
+    counters.spooled += lines.length;
   };
 
   /** Spooled rows go first, so PostgreSQL receives every row in the order it was recorded. */
@@ -147,10 +212,9 @@ export function auditLog(options: AuditOptions) {
     // Rows spooled while we replay land in a fresh file and wait for the next round.
     await rename(spoolFile, replaying).catch(() => {});
     const text = await readFile(replaying, 'utf8').catch(() => '');
-    // A spool written before sql/005 has rows without target_id and client_request_id.
-    const rows = text.split('\n').filter(Boolean).map((line) => ({ target_id: null, client_request_id: null, ...(JSON.parse(line) as Partial<Row>) }) as Row);
+    const rows = text.split('\n').filter(Boolean);
     try {
-      await insert(rows, false);
+      await insertSpooled(rows);
     } catch (err) {
       // Put them back in front, keeping the order.
       const later = await readFile(spoolFile, 'utf8').catch(() => '');
@@ -176,7 +240,7 @@ export function auditLog(options: AuditOptions) {
       queue = [];
       try {
         await replay();
-        if (rows.length) await insert(rows, true);
+        if (rows.length) await insertFresh(rows);
         counters.written += rows.length;
       } catch (err) {
         if (rows.length) {
@@ -206,23 +270,13 @@ export function auditLog(options: AuditOptions) {
 
   return {
     record(event: AuditEvent): void {
-      queue.push({
-        event_id: eventId(),
-        at: new Date().toISOString(),
-        request_id: event.request_id,
-        method: pgText(event.method.slice(0, 200)),
-        status: event.status,
-        error_code: event.error_code ?? null,
-        duration_ms: event.duration_ms,
-        user_id: event.user_id ?? null,
-        client_id: event.client_id ?? null,
-        session_hash_prefix: event.session_hash_prefix ?? null,
-        ip: event.ip ?? null,
-        user_agent: event.user_agent === undefined ? null : pgText(event.user_agent.slice(0, 500)),
-        reason: event.reason ?? null,
-        target_id: event.target_id === undefined ? null : pgText(event.target_id.slice(0, 64)),
-        client_request_id: event.client_request_id ?? null,
-      });
+      // lineOf's text, field by field in COLUMNS' order, without a row object in between.
+      queue.push(
+        `${eventId()}\t${isoNow()}\t${copyField(event.request_id)}\t${copyField(pgText(event.method.slice(0, 200)))}\t${event.status}\t${text(event.error_code)}\t` +
+          `${event.duration_ms}\t${event.user_id ?? '\\N'}\t${text(event.client_id)}\t${text(event.session_hash_prefix)}\t${text(event.ip)}\t` +
+          `${event.user_agent == null ? '\\N' : copyField(pgText(event.user_agent.slice(0, 500)))}\t${text(event.reason)}\t` +
+          `${event.target_id == null ? '\\N' : copyField(pgText(event.target_id.slice(0, 64)))}\t${text(event.client_request_id)}\n`,
+      );
       if (queue.length >= batchSize && waiting === 0) void flush();
     },
     flush: async () => {

@@ -43,6 +43,15 @@ function unstorableFieldOf(value: unknown, path: string[] = [], depth = 0): [str
   return undefined;
 }
 
+/** What a handler gets for `{}` or `{session_id}`: one frozen empty object, not a copy per call. */
+const NO_PARAMS = Object.freeze({});
+
+/** `{}` or `{session_id}` (the transport's own parameter) and nothing else. */
+function onlySessionId(raw: Record<string, unknown>): boolean {
+  for (const key in raw) if (key !== 'session_id') return false;
+  return true;
+}
+
 function fieldOf(path: string): string {
   return path.replace(/^\//, '').replace(/\//g, '.') || 'params';
 }
@@ -62,6 +71,8 @@ function validated(method: AnyMethod): Handler<unknown, unknown> {
       const field = first ? fieldOf(first.path) : 'params';
       throw new RpcError('INVALID_PARAMS', `${field}: ${first?.message ?? 'invalid'}`, { field });
     }
+    // The common call names nothing but its session: nothing to look into, nothing to copy.
+    if (isObject && onlySessionId(raw as Record<string, unknown>)) return method.handler(NO_PARAMS, ctx);
     const unstorable = unstorableFieldOf(raw);
     if (unstorable) throw new RpcError('INVALID_PARAMS', `${unstorable[0]}: ${unstorable[1]}`, { field: unstorable[0] });
     let params = raw;

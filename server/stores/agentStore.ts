@@ -12,6 +12,15 @@ export interface AgentRow {
   updated_at: Date;
 }
 
+/** An agent as an answer shows it: times as Date.prototype.toISOString writes them. */
+export type AgentView = Omit<AgentRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string };
+
+/** to_char's pattern for Date.prototype.toISOString's text (milliseconds truncated, as new Date() of PostgreSQL's text does). */
+const ISO = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"';
+
+/** Past this many, agents.list's total is the planner's estimate instead of a count. */
+export const EXACT_COUNT_MAX = 10_000;
+
 const numeric = (r: AgentRow): AgentRow => ({ ...r, id: Number(r.id), created_by: r.created_by === null ? null : Number(r.created_by) });
 
 /** Who may change an agent: its creator, or any admin user. */
@@ -45,25 +54,63 @@ export function agentStore(sql: Sql) {
   }
 
   return {
-    async list(limit: number, offset: number, includeInactive: boolean): Promise<{ items: AgentRow[]; total: number }> {
+    /**
+     * A page by keyset: the agents after id `after` (skipping `offset` more, for callers that still page
+     * by offset; that part costs what it skips), oldest first. One row beyond the page is read to know
+     * whether another page follows, so `next` is exact and nothing is counted.
+     */
+    async page(options: { limit: number; after: number; offset: number; includeInactive: boolean }): Promise<{ items: AgentView[]; next: number | null }> {
+      const { limit, after, offset, includeInactive } = options;
       const which = includeInactive ? sql`true` : sql`is_active`;
-      // One round trip whatever the page: the total beside the page's rows, and one row of nulls
-      // (id null) when the page is empty.
-      const rows = await sql<(Omit<AgentRow, 'id'> & { id: number | null; total: number })[]>`
-        select (select count(*)::int from agents where ${which}) as total, page.*
-          from (select 1) as one
-          left join (select * from agents where ${which} order by id limit ${limit} offset ${offset}) as page on true`;
-      const items = rows.filter((r) => r.id !== null).map(({ total: _, ...row }) => numeric(row as AgentRow));
-      return { items, total: rows[0].total };
+      // The rows come as the answer shows them (numbers, ISO texts): no Date built to be formatted again.
+      const rows = await sql<AgentView[]>`
+        select id::float8 as id, name, description, is_active, created_by::float8 as created_by,
+               to_char(created_at at time zone 'UTC', ${ISO}) as created_at, to_char(updated_at at time zone 'UTC', ${ISO}) as updated_at
+          from agents where ${which} and agents.id > ${after} order by agents.id limit ${limit + 1} offset ${offset}`;
+      // (agents.id: a bare `id` in ORDER BY would be the float8 output column, sorted without the index.)
+      const more = rows.length > limit;
+      const items = more ? rows.slice(0, limit) : rows;
+      return { items, next: more ? items[limit - 1].id : null };
+    },
+    /**
+     * The total when asked for, never by reading the table: the planner's estimate of the id index's
+     * entries (pg_class.reltuples of agents_active_id for active agents, agents_pkey with inactive ones;
+     * kept by autovacuum and ANALYZE) when it says more than twice EXACT_COUNT_MAX; otherwise up to
+     * EXACT_COUNT_MAX + 1 entries counted from that index, exact when that is all there is. One
+     * statement; the count runs only when the estimate is small or missing.
+     */
+    async total(includeInactive: boolean): Promise<{ total: number; estimated: boolean }> {
+      const which = includeInactive ? sql`true` : sql`is_active`;
+      const index = includeInactive ? 'agents_pkey' : 'agents_active_id';
+      const [row] = await sql<{ counted: number | null; estimate: number | null }[]>`
+        with planner as (select reltuples::float8 as n from pg_class where oid = to_regclass(${index}))
+        select (select n from planner) as estimate,
+               case when coalesce((select n from planner), -1) <= ${2 * EXACT_COUNT_MAX}
+                    then (select count(*)::int from (select 1 from agents where ${which} limit ${EXACT_COUNT_MAX + 1}) bounded) end as counted`;
+      if (row.counted !== null && row.counted <= EXACT_COUNT_MAX) return { total: row.counted, estimated: false };
+      // More than EXACT_COUNT_MAX (by the estimate, or by the count): an estimate below that is not believed.
+      return { total: Math.max(EXACT_COUNT_MAX + 1, Math.round(Number(row.estimate ?? 0))), estimated: true };
     },
     async get(id: number): Promise<AgentRow | undefined> {
       const [row] = await sql<AgentRow[]>`select * from agents where id = ${id}`;
       return row && numeric(row);
     },
-    async create(agent: { name: string; description?: string }, createdBy: number): Promise<AgentRow> {
+    /**
+     * One statement: the creator's slot (users.agents_created, below `limit`; 0 is no limit) is taken
+     * by an UPDATE whose condition PostgreSQL re-checks under the row lock, and the agent is inserted
+     * only from the row that update returned. Parallel creates by one user queue on that row, so
+     * no two can pass the limit together. Answers undefined when the limit is reached.
+     */
+    async create(agent: { name: string; description?: string }, createdBy: number, limit: number): Promise<AgentRow | undefined> {
       const [row] = await sql<AgentRow[]>`
-        insert into agents (name, description, created_by) values (${agent.name}, ${agent.description ?? ''}, ${createdBy}) returning *`;
-      return numeric(row);
+        with slot as (
+          update users set agents_created = agents_created + 1
+           where id = ${createdBy} and (${limit}::int = 0 or agents_created < ${limit}::int)
+          returning id)
+        insert into agents (name, description, created_by)
+        select ${agent.name}, ${agent.description ?? ''}, id from slot
+        returning *`;
+      return row && numeric(row);
     },
     update(id: number, patch: { name?: string; description?: string }, actor: Actor): Promise<Change> {
       return change(id, actor, sql`name = coalesce(${patch.name ?? null}, name), description = coalesce(${patch.description ?? null}, description)`);

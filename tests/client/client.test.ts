@@ -223,6 +223,21 @@ test('batch: one typed outcome per element, in order, errors as TetherError', as
   assert.ok(list.ok && list.result.limit === 5);
 });
 
+test('agents(): every active agent once, in id order, page by page through `next` (no offset, no count)', async () => {
+  const { client, recorder } = await clientFor(t);
+  await client.login();
+  const mine: number[] = [];
+  for (let i = 0; i < 5; i++) mine.push((await client.call('agents.create', { name: `walked ${i}` })).id);
+  const seen: number[] = [];
+  for await (const agent of client.agents({ limit: 2 })) seen.push(agent.id);
+  assert.ok(mine.every((id) => seen.includes(id)), 'the new agents are all walked');
+  assert.equal(seen, [...seen].sort((a, b) => a - b));
+  assert.is(new Set(seen).size, seen.length);
+  const pages = recorder.calls('agents.list');
+  assert.ok(pages.length >= 3, `${pages.length} pages of 2`);
+  assert.ok(pages.every((p) => (p as { params: Record<string, unknown> }).params.offset === undefined && (p as { params: Record<string, unknown> }).params.with_total === undefined));
+});
+
 test('batch on a lapsed session: one new login, the refused elements repeated once (x20)', async () => {
   const { client, recorder } = await clientFor(idle);
   await client.login();

@@ -22,6 +22,7 @@ export const ERROR_TABLE = {
   USER_INACTIVE: { message: 'User inactive', status: 403, code: -32003 },
   FORBIDDEN: { message: 'Forbidden', status: 403, code: -32003 },
   NOT_FOUND: { message: 'Not found', status: 404, code: -32004 },
+  AGENT_LIMIT_REACHED: { message: 'Agent limit reached', status: 403, code: -32003 },
   RATE_LIMITED: { message: 'Too many requests', status: 429, code: -32029 },
   STORAGE_UNAVAILABLE: { message: 'Session storage unavailable', status: 503, code: -32053 },
   PARSE_ERROR: { message: 'Parse error', status: 400, code: -32700 },
