@@ -70,10 +70,15 @@ async function storage<T>(work: Promise<T>, log: Logger, what: string): Promise<
   }
 }
 
-/** The refusal for a session that has ended, by its end reason. */
-export function endedError(reason: string | null, idle: number): RpcError {
+/**
+ * The refusal for a session that has ended, by its end reason. session_timeout is the timeout of that
+ * reason: the idle timeout for `idle`, the absolute lifetime for `absolute` (as requireSession reports
+ * an absolute end it finds itself).
+ */
+export function endedError(reason: string | null, idle: number, absolute: number): RpcError {
   if (reason === 'idle' || reason === 'absolute') {
-    return new RpcError('SESSION_EXPIRED', 'This session has expired: log in again.', { reason, session_timeout: idle });
+    const detail = reason === 'idle' ? 'This session has expired: log in again.' : 'The session reached its absolute lifetime: log in again.';
+    return new RpcError('SESSION_EXPIRED', detail, { reason, session_timeout: reason === 'idle' ? idle : absolute });
   }
   return new RpcError('SESSION_REQUIRED', `This session has ended (${reason ?? 'inactive'}): log in again.`, { reason: reason ?? 'inactive' });
 }
@@ -138,7 +143,7 @@ export function sessionService(deps: {
   async function restore(hash: string): Promise<Found> {
     const row = await storage(store.findByHash(hash), log, 'restore');
     if (!row) throw new RpcError('SESSION_REQUIRED', 'No session with this session_id: log in again.', { reason: 'unknown' });
-    if (!row.is_active || !row.user_active) throw endedError(row.is_active ? 'user_disabled' : row.end_reason, idle);
+    if (!row.is_active || !row.user_active) throw endedError(row.is_active ? 'user_disabled' : row.end_reason, idle, config.sessionAbsoluteTimeout);
     const idleFor = nowSeconds() - seconds(row.last_activity);
     if (idleFor > idle) {
       await endOne(hash, 'idle');
@@ -153,7 +158,7 @@ export function sessionService(deps: {
   }
 
   async function fromCache(hash: string, raw: string, userRaw: string | null): Promise<Found> {
-    if (!isLive(raw)) throw endedError(tombstoneReason(raw), idle);
+    if (!isLive(raw)) throw endedError(tombstoneReason(raw), idle, config.sessionAbsoluteTimeout);
     const entry = JSON.parse(raw) as SessionEntry;
     const user = await userStateOf(entry.uid, userRaw);
     return { hash, entry, user, restored: false };
@@ -249,7 +254,7 @@ export function sessionService(deps: {
       if (!(await quietly(cache.setIfLive(key, JSON.stringify(found.entry), Math.min(idle, found.entry.abs - now)), true))) {
         // Not live any more: an end answered while this call was in flight. Say so rather than "refreshed".
         const now2 = await quietly(cache.get(key), null);
-        if (now2 !== null && !isLive(now2)) throw endedError(tombstoneReason(now2), idle);
+        if (now2 !== null && !isLive(now2)) throw endedError(tombstoneReason(now2), idle, config.sessionAbsoluteTimeout);
       }
       return deadline(found.entry, now);
     },
