@@ -5,7 +5,7 @@
 import { Type } from '@sinclair/typebox';
 import { defineMethod } from '../server/rpc/method.ts';
 import { RpcError } from '../server/errors.ts';
-import { hashPassword, verifyPassword } from '../server/auth/passwords.ts';
+import { hashPassword, normalisedPassword, verifyPassword } from '../server/auth/passwords.ts';
 import { assertAcceptablePassword, PASSWORD_POLICY } from '../server/auth/passwordPolicy.ts';
 import { takeLoginSlot } from '../server/auth/loginThrottle.ts';
 import { publicUser, type UserRow } from '../server/stores/userStore.ts';
@@ -71,7 +71,7 @@ export const changePassword = defineMethod({
     // Before the throttle and the hash: a refused new password costs nothing and counts as no failure.
     await assertAcceptablePassword(params.new_password, 'new_password');
     const user = await proveOwnPassword(ctx, params.current_password, 'current_password');
-    if (params.new_password === params.current_password) {
+    if (normalisedPassword(params.new_password) === normalisedPassword(params.current_password)) {
       throw new RpcError('INVALID_PARAMS', 'new_password: must differ from current_password', { field: 'new_password', rule: 'unchanged' });
     }
     const { users, sessions, log } = ctx.services;

@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { defineMethod } from '../server/rpc/method.ts';
 import { RpcError } from '../server/errors.ts';
-import { verifyPassword } from '../server/auth/passwords.ts';
+import { checkPassword, hashPassword } from '../server/auth/passwords.ts';
 import { publicUser } from '../server/stores/userStore.ts';
 import { hashPrefixOf, prefixOf } from '../server/sessions/sessionId.ts';
 import { takeLoginSlot } from '../server/auth/loginThrottle.ts';
@@ -44,19 +44,37 @@ export const login = defineMethod({
     const { user, lowered } = found;
     // Before the hash, in one atomic step per counter: concurrent guesses each take their own slot.
     const slot = await takeLoginSlot(ctx, user ? { userId: user.id } : { lowered });
+    // A disabled account is known before the hash: its password is checked against the stand-in hash
+    // (the same work as any login), so it answers USER_INACTIVE whatever the password, which tells a
+    // guesser nothing about it, and the attempt keeps its throttle slot (a failure, never a success).
+    const active = user?.is_active === true;
     // Same work, same answer whether the user exists or not.
-    const ok = await verifyPassword(user?.password_hash, params.password);
-    if (!user || !ok) {
+    const check = await checkPassword(active ? user?.password_hash : undefined, params.password);
+    if (user && !active) {
+      log.warn({ request_id: ctx.requestId, user_id: user.id, client_id: ctx.client.id, ip: ctx.peer.ip }, '[LOGIN FAILED] user inactive');
+      throw new RpcError('USER_INACTIVE', 'This user is disabled: ask an administrator.');
+    }
+    if (!user || check === 'wrong') {
       log.warn({ request_id: ctx.requestId, ...loginForLog(name), client_id: ctx.client.id, ip: ctx.peer.ip }, '[LOGIN FAILED] invalid credentials');
       throw new RpcError('AUTHENTICATION_FAILED', 'The login or the password is wrong.');
     }
     await slot.succeeded();
-    if (!user.is_active) {
-      log.warn({ request_id: ctx.requestId, user_id: user.id }, '[LOGIN FAILED] user inactive');
-      throw new RpcError('USER_INACTIVE', 'This user is disabled: ask an administrator.');
+    // A hash made before passwords were NFKC-normalised (or with older parameters): replaced now that
+    // the password is known, compare-and-set on the hash just checked. A failure only logs: the old hash still works.
+    // The session opens only while the hash this login verified is still the user's (checked under the
+    // lock that opens it): after a rehash, that is the new one.
+    let verified = user.password_hash;
+    if (check === 'rehash') {
+      await hashPassword(params.password)
+        .then(async (hash) => {
+          const changed = await users.setPasswordHash(user.id, hash, user.password_hash);
+          if (changed) verified = hash;
+          log.info({ request_id: ctx.requestId, user_id: user.id, changed }, '[PASSWORD REHASHED] stored in its normalised form');
+        })
+        .catch((err: Error) => log.warn({ request_id: ctx.requestId, user_id: user.id, err: err.message }, 'password rehash failed'));
     }
     ctx.record.userId = user.id;
-    const opened = await sessions.open(publicUser(user), ctx.client.id, ctx.peer, user.password_hash);
+    const opened = await sessions.open(publicUser(user), ctx.client.id, ctx.peer, verified);
     ctx.record.sessionPrefix = prefixOf(opened.sessionId);
     ctx.record.sessionHashPrefix = hashPrefixOf(opened.hash);
     log.info({ request_id: ctx.requestId, user_id: user.id, client_id: ctx.client.id, session: ctx.record.sessionPrefix }, '[LOGIN] session opened');

@@ -39,11 +39,11 @@ async function request(path: string, init: RequestInit = {}) {
 }
 
 /** A transport refusal: its HTTP status, and a JSON-RPC error body in the DESIGN.md shape. */
-function assertRefusal(res: { status: number; headers: Headers; body: any }, status: number, errorCode: string) {
+function assertRefusal(res: { status: number; headers: Headers; body: any }, status: number, errorCode: string, id: string | number | null = null) {
   assert.is(res.status, status);
   assert.ok(res.body, 'a JSON body');
   assert.is(res.body.jsonrpc, '2.0');
-  assert.is(res.body.id, null);
+  assert.is(res.body.id, id);
   assert.is(res.body.error.status, status);
   assert.is(res.body.error.data.status, status);
   assert.is(res.body.error.data.error_code, errorCode);
@@ -163,7 +163,8 @@ test('GET /api/v1/system/ping -> 405 with Allow: POST', async () => {
 test('an unknown path -> 404', async () => {
   assertRefusal(await request('/no/such/path'), 404, 'PATH_NOT_FOUND');
   assertRefusal(await t.post('/no/such/path', ping(1)), 404, 'PATH_NOT_FOUND');
-  assertRefusal(await t.post('/api/v1/no/such/method', { jsonrpc: '2.0', id: 1, method: 'call', params: {} }), 404, 'PATH_NOT_FOUND');
+  // On an /api/v1/ path the body's id is echoed (Odoo clients match answers by id).
+  assertRefusal(await t.post('/api/v1/no/such/method', { jsonrpc: '2.0', id: 1, method: 'call', params: {} }), 404, 'PATH_NOT_FOUND', 1);
 });
 
 // --- Odoo style and HTTP status -------------------------------------------------------------------
@@ -230,14 +231,18 @@ test('one status rule: on /api/v1 a single request answers error.status for ever
   await statusOnBothPaths('unexpected exception', '/api/v1/test/boom', { jsonrpc: '2.0', id: 1, method: 'call', params: {} }, 'INTERNAL_ERROR', 500, -32603);
   await statusOnBothPaths('catalogue error', '/api/v1/agents/list', { jsonrpc: '2.0', id: 1, method: 'call', params: {} }, 'AUTH_HEADER_REQUIRED', 401, -32001);
   // An unknown method: on /api/v1 the path names it, so it is refused before JSON-RPC, 404 as well.
-  assertRefusal(await t.post('/api/v1/no/such', { jsonrpc: '2.0', id: 1, method: 'call', params: {} }), 404, 'PATH_NOT_FOUND');
+  assertRefusal(await t.post('/api/v1/no/such', { jsonrpc: '2.0', id: 1, method: 'call', params: {} }), 404, 'PATH_NOT_FOUND', 1);
   const unknown = await t.post('/jsonrpc', { jsonrpc: '2.0', id: 1, method: 'no.such' });
   assert.is(unknown.status, 200);
   assert.is(unknown.body.error.status, 404);
   assert.is(unknown.body.error.data.error_code, 'METHOD_NOT_FOUND');
-  // A success is 200 on both; a notification 204 on both.
+  // A success is 200 on both. A request without id: /jsonrpc takes it for a notification (204); on
+  // /api/v1 it is answered like any other (Odoo's rule), here with its error's status.
   assert.is((await t.post('/api/v1/system/ping', { jsonrpc: '2.0', id: 1, method: 'call' })).status, 200);
-  assert.is((await t.post('/api/v1/system/ping', { jsonrpc: '2.0', method: 'call', params: { extra: 1 } })).status, 204);
+  assert.is((await t.post('/jsonrpc', { jsonrpc: '2.0', method: 'system.ping', params: { extra: 1 } })).status, 204);
+  const noId = await t.post('/api/v1/system/ping', { jsonrpc: '2.0', method: 'call', params: { extra: 1 } });
+  assert.is(noId.status, 400);
+  assert.is(noId.body.id, null);
 });
 
 test('batches answer 200 on both paths: failing elements, an empty batch, an oversized one', async () => {

@@ -19,10 +19,10 @@ import { cookieOf } from './cookie.ts';
 export type Route = (ctx: Koa.Context, services: Services) => Promise<boolean>;
 
 
-function refuse(ctx: Koa.Context, services: Services, errorCode: ErrorCode, detail: string): void {
+function refuse(ctx: Koa.Context, services: Services, errorCode: ErrorCode, detail: string, id: string | number | null = null): void {
   const error = renderError(new RpcError(errorCode, detail), { requestId: ctx.state.requestId, instance: ctx.path, problemBaseUrl: services.config.problemBaseUrl });
   ctx.status = error.status;
-  ctx.body = { jsonrpc: '2.0', id: null, error };
+  ctx.body = { jsonrpc: '2.0', id, error };
   const durationMs = elapsedSince(ctx.state.started as bigint).ms;
   services.log.info({ request_id: ctx.state.requestId, client_request_id: ctx.state.clientRequestId, path: ctx.path, status: error.status, error_code: errorCode, duration_ms: durationMs }, 'refused');
   // A refused request is a call too: the audit row names the path, since no method was read.
@@ -113,7 +113,18 @@ export function createApp(services: Services, registry: Registry, routes: Route[
     const transport = ctx.path === '/jsonrpc' ? 'jsonrpc' : ctx.path.startsWith(ODOO_PREFIX) ? 'odoo' : undefined;
     if (!transport) return refuse(ctx, services, 'PATH_NOT_FOUND', `No route for ${ctx.method} ${ctx.path.slice(0, 200)}; JSON-RPC is served at POST /jsonrpc and POST /api/v1/<method path>`);
     const pathMethod = transport === 'odoo' ? methodForPath(ctx.path, registry) : undefined;
-    if (transport === 'odoo' && !pathMethod) return refuse(ctx, services, 'PATH_NOT_FOUND', `No method for ${ctx.path.slice(0, 200)}; rpc.discover lists them`);
+    if (transport === 'odoo' && !pathMethod) {
+      // A JSON-RPC body posted to a path no method has: the answer still carries the body's id, so a
+      // client matching answers to requests by id (Odoo clients do) sees which call failed.
+      let id: string | number | null = null;
+      if (ctx.method === 'POST' && ctx.is(JSON_TYPES)) {
+        await parseJson(ctx, async () => {});
+        const body = ctx.state.bodyError ? undefined : (ctx.request.body as unknown);
+        const given = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { id?: unknown }).id : undefined;
+        if (typeof given === 'string' || (typeof given === 'number' && Number.isFinite(given))) id = given;
+      }
+      return refuse(ctx, services, 'PATH_NOT_FOUND', `No method for ${ctx.path.slice(0, 200)}; rpc.discover lists them`, id);
+    }
     if (ctx.method !== 'POST') {
       ctx.set('Allow', 'POST');
       return refuse(ctx, services, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}: JSON-RPC calls are POST with a JSON body`);

@@ -117,8 +117,10 @@ async function answerOne(value: unknown, envelope: Envelope, registry: Registry,
   if (problem) {
     response = errorResponse({ id: isId(r.id) && r.id !== undefined ? r.id : null }, new RpcError('INVALID_REQUEST', problem), ctx);
   } else {
-    // /jsonrpc: the request goes as it came (no copy per call). Odoo style: the path names the method.
-    const request = r.method === method ? (r as unknown as JSONRPCRequest) : ({ jsonrpc: '2.0', id: r.id, method, params: r.params } as JSONRPCRequest);
+    // /jsonrpc: the request goes as it came (no copy per call). Odoo style: the path names the method,
+    // and a request without id is answered with id null (Odoo's rule: every request gets an answer; a
+    // login sent without id must still hand back its session_id).
+    const request = r.method === method ? (r as unknown as JSONRPCRequest) : ({ jsonrpc: '2.0', id: r.id ?? null, method, params: r.params } as JSONRPCRequest);
     response = await registry.receive(request, ctx);
   }
   recordCall(services, envelope, ctx.record, started, registry.methods.has(ctx.record.method));

@@ -16,9 +16,15 @@ export function openRpcDocument(methods: Iterable<AnyMethod>, version: string) {
       if (m.requires.session || m.requires.admin) {
         params.push({ name: 'session_id', required: false, schema: { type: 'string', description: 'or the X-Openerp-Session-Id header, or the session_id cookie' } as never });
       }
+      // Odoo's envelope (registry.ts ENVELOPE_PARAMS): accepted on every method, never used.
+      params.push(
+        { name: 'context', required: false, schema: { type: 'object', description: "Odoo's call context: accepted and ignored" } as never },
+        { name: 'db', required: false, schema: { type: 'string', description: "Odoo's database name: accepted and ignored (Tether serves one database)" } as never },
+      );
       return {
         name: m.name,
         summary: m.summary,
+        // By name only; `params: []` is taken for "no params" on a method with no required params.
         paramStructure: object ? 'by-name' : 'either',
         params,
         result: { name: 'result', schema: m.result },

@@ -18,17 +18,32 @@ export interface Registry {
   receive(request: JSONRPCRequest, ctx: CallContext): Promise<JSONRPCResponse | null>;
 }
 
-/** session_id is a transport parameter: accepted by every method, never passed to a handler. */
-function withSessionId(schema: TSchema): TSchema {
+/**
+ * Params every method accepts and no handler sees: session_id (a transport parameter, read by
+ * requireSession), and Odoo's envelope, `context` (an object) and `db` (a string), which Odoo clients
+ * send with every call; Tether has one database and no per-call context, so both are ignored.
+ */
+export const ENVELOPE_PARAMS = ['session_id', 'context', 'db'] as const;
+const ENVELOPE = new Set<string>(ENVELOPE_PARAMS);
+
+function withEnvelope(schema: TSchema): TSchema {
   if (schema.type !== 'object') return schema;
   const object = schema as TObject;
-  return { ...object, properties: { ...object.properties, session_id: Type.Optional(Type.Unknown()) } };
+  return {
+    ...object,
+    properties: {
+      ...object.properties,
+      session_id: Type.Optional(Type.Unknown()),
+      context: Type.Optional(Type.Object({}, { additionalProperties: true })),
+      db: Type.Optional(Type.String({ maxLength: 256 })),
+    },
+  };
 }
 
 /**
  * What the schema cannot say and PostgreSQL would refuse with an error: a string holding U+0000 (text
  * cannot store it) or a number beyond +-(2^53-1) (not exact in JSON, beyond bigint at 1e19). The
- * first such member as [dotted field, why]; session_id is the transport's and checked by its format.
+ * first such member as [dotted field, why]; the envelope's params (session_id, context, db) are never stored.
  */
 function unstorableFieldOf(value: unknown, path: string[] = [], depth = 0): [string, string] | undefined {
   const field = () => path.join('.') || 'params';
@@ -36,7 +51,7 @@ function unstorableFieldOf(value: unknown, path: string[] = [], depth = 0): [str
   if (typeof value === 'number') return Math.abs(value) > Number.MAX_SAFE_INTEGER ? [field(), 'must be between -9007199254740991 and 9007199254740991'] : undefined;
   if (typeof value !== 'object' || value === null || depth > 32) return undefined;
   for (const [key, member] of Object.entries(value)) {
-    if (depth === 0 && key === 'session_id') continue;
+    if (depth === 0 && ENVELOPE.has(key)) continue;
     const found = unstorableFieldOf(member, [...path, key], depth + 1);
     if (found) return found;
   }
@@ -56,15 +71,21 @@ function fieldOf(path: string): string {
   return path.replace(/^\//, '').replace(/\//g, '.') || 'params';
 }
 
-/** Validates and strips session_id; the handler gets typed params. */
+const NAMED_ONLY = 'params must be an object of named members, e.g. {"name": value}: Tether takes no positional (array) params';
+
+/** Validates, and strips the envelope's params; the handler gets typed params. */
 function validated(method: AnyMethod): Handler<unknown, unknown> {
-  const schema = withSessionId(method.params);
+  const schema = withEnvelope(method.params);
   const check = TypeCompiler.Compile(schema);
   const isObject = schema.type === 'object';
+  // `params: []` is how some clients (@open-rpc/client-js) say "no params": the same as none, for a
+  // method that needs none. An array with members, or for a method with required params, is refused.
+  const needsNone = isObject && !((schema as TObject).required?.length);
   return (_params, ctx) => {
-    const raw = ctx.rawParams === undefined && isObject ? {} : ctx.rawParams;
+    let raw = ctx.rawParams;
+    if (isObject && (raw === undefined || (needsNone && Array.isArray(raw) && raw.length === 0))) raw = {};
     if (isObject && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) {
-      throw new RpcError('INVALID_PARAMS', 'params must be an object of named members', { field: 'params' });
+      throw new RpcError('INVALID_PARAMS', NAMED_ONLY, { field: 'params' });
     }
     if (!check.Check(raw)) {
       const first = check.Errors(raw).First();
@@ -76,9 +97,8 @@ function validated(method: AnyMethod): Handler<unknown, unknown> {
     const unstorable = unstorableFieldOf(raw);
     if (unstorable) throw new RpcError('INVALID_PARAMS', `${unstorable[0]}: ${unstorable[1]}`, { field: unstorable[0] });
     let params = raw;
-    if (isObject && raw && typeof raw === 'object' && 'session_id' in raw) {
-      const { session_id: _ignored, ...rest } = raw as Record<string, unknown>;
-      params = rest;
+    if (isObject && raw && typeof raw === 'object' && (ENVELOPE_PARAMS as readonly string[]).some((name) => name in raw)) {
+      params = Object.fromEntries(Object.entries(raw).filter(([name]) => !ENVELOPE.has(name)));
     }
     return method.handler(params, ctx);
   };

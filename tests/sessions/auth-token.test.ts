@@ -125,15 +125,19 @@ test('token: scopes: the client\'s by default, a subset on request, anything els
   assert.is(res.body.error, 'invalid_scope');
 });
 
-/** An OAuth refusal: status, error, no token, no caching. */
-function assertOAuthError(res: Issued, status: number, error: string) {
+/**
+ * An OAuth refusal: status, error, no token, no caching. RFC 6749 5.2: WWW-Authenticate comes with
+ * 401 invalid_client when the client tried HTTP Basic (`challenge`), and not otherwise.
+ */
+function assertOAuthError(res: Issued, status: number, error: string, challenge: string | null = null) {
   assert.is(res.status, status, JSON.stringify(res.body));
   assert.is(res.body.error, error);
   assert.type(res.body.error_description, 'string');
   assert.not.ok('access_token' in res.body);
   assert.is(res.headers.get('cache-control'), 'no-store');
-  if (error === 'invalid_client') assert.is(res.headers.get('www-authenticate'), 'Basic realm="tether"');
+  assert.is(res.headers.get('www-authenticate'), challenge);
 }
+const BASIC_CHALLENGE = 'Basic realm="tether"';
 
 test('token: wrong secret and unknown client -> 401 invalid_client, the same answer for both', async () => {
   const c = await client();
@@ -143,12 +147,11 @@ test('token: wrong secret and unknown client -> 401 invalid_client, the same ans
   assertOAuthError(unknown, 401, 'invalid_client');
   assert.is(unknown.body.error_description, wrong.body.error_description, 'no oracle on which clients exist');
   const viaBasic = await endpoint('token', 'form', { grant_type: 'client_credentials' }, { authorization: basic(c.id, 'tsec_wrong') });
-  assertOAuthError(viaBasic, 401, 'invalid_client');
-  const noSecret = await endpoint('token', 'form', { grant_type: 'client_credentials', client_id: c.id });
-  assertOAuthError(noSecret, 401, 'invalid_client');
+  assertOAuthError(viaBasic, 401, 'invalid_client', BASIC_CHALLENGE);
   // A malformed percent-escape in Basic credentials is bad credentials, not a server failure.
   const badEscape = await endpoint('token', 'form', { grant_type: 'client_credentials' }, { authorization: `Basic ${Buffer.from(`${c.id}:%zz`).toString('base64')}` });
-  assertOAuthError(badEscape, 401, 'invalid_client');
+  assertOAuthError(badEscape, 401, 'invalid_client', BASIC_CHALLENGE);
+  assertOAuthError(await endpoint('token', 'form', { grant_type: 'client_credentials' }, { authorization: 'Basic !!!' }), 401, 'invalid_client', BASIC_CHALLENGE);
   const rows = await auditRows([wrong.headers.get('x-request-id'), unknown.headers.get('x-request-id')]);
   assert.is(rows.length, 2);
   for (const row of rows) {
@@ -156,6 +159,43 @@ test('token: wrong secret and unknown client -> 401 invalid_client, the same ans
     assert.is(row.status, 401);
     assert.is(row.error_code, 'invalid_client');
   }
+});
+
+test('token (RFC 6749 5.2): a missing client_id or client_secret -> 400 invalid_request (form and JSON), not 401', async () => {
+  const c = await client();
+  for (const kind of ['form', 'json'] as const) {
+    assertOAuthError(await endpoint('token', kind, { grant_type: 'client_credentials', client_id: c.id }), 400, 'invalid_request');
+    assertOAuthError(await endpoint('token', kind, { grant_type: 'client_credentials', client_secret: c.secret }), 400, 'invalid_request');
+    assertOAuthError(await endpoint('token', kind, { grant_type: 'client_credentials' }), 400, 'invalid_request');
+    assertOAuthError(await endpoint('token', kind, { grant_type: 'client_credentials', client_id: '', client_secret: c.secret }), 400, 'invalid_request');
+  }
+  const res = await endpoint('token', 'form', { grant_type: 'client_credentials', client_id: c.id });
+  assert.match(res.body.error_description, /client_secret/);
+});
+
+test('token (RFC 6749 5.2): a repeated parameter -> 400 invalid_request naming it; two client authentication methods -> 400 invalid_request', async () => {
+  const c = await client();
+  const form = async (body: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${t.url}/api/v1/auth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as any };
+  };
+  const q = (v: string) => encodeURIComponent(v);
+  for (const [name, body] of [
+    ['grant_type', `grant_type=client_credentials&grant_type=client_credentials&client_id=${q(c.id)}&client_secret=${q(c.secret)}`],
+    ['client_id', `grant_type=client_credentials&client_id=${q(c.id)}&client_id=${q(c.id)}&client_secret=${q(c.secret)}`],
+    ['client_secret', `grant_type=client_credentials&client_id=${q(c.id)}&client_secret=${q(c.secret)}&client_secret=x`],
+    ['scope', `grant_type=client_credentials&client_id=${q(c.id)}&client_secret=${q(c.secret)}&scope=&scope=`],
+  ]) {
+    const res = await form(body);
+    assertOAuthError(res, 400, 'invalid_request');
+    assert.match(res.body.error_description, new RegExp(`^${name} is repeated`));
+  }
+  const both = await form(`grant_type=client_credentials&client_secret=${q(c.secret)}`, { authorization: basic(c.id, c.secret) });
+  assertOAuthError(both, 400, 'invalid_request');
+  // A parameter that is not a string (JSON) is malformed too.
+  assertOAuthError(await endpoint('token', 'json', { grant_type: 'client_credentials', client_id: c.id, client_secret: 7 } as never), 400, 'invalid_request');
+  // The same request with each parameter once is granted.
+  assert.is((await form(`grant_type=client_credentials&client_id=${q(c.id)}&client_secret=${q(c.secret)}`)).status, 200);
 });
 
 test('token: missing grant_type -> 400 invalid_request; another grant_type -> 400 unsupported_grant_type', async () => {
@@ -184,7 +224,7 @@ test('token: a disabled client -> 401 invalid_client (form, JSON and Basic)', as
   assert.is(row.is_active, false);
   assertOAuthError(await endpoint('token', 'form', grant(c)), 401, 'invalid_client');
   assertOAuthError(await endpoint('token', 'json', grant(c)), 401, 'invalid_client');
-  assertOAuthError(await endpoint('token', 'form', { grant_type: 'client_credentials' }, { authorization: basic(c.id, c.secret) }), 401, 'invalid_client');
+  assertOAuthError(await endpoint('token', 'form', { grant_type: 'client_credentials' }, { authorization: basic(c.id, c.secret) }), 401, 'invalid_client', BASIC_CHALLENGE);
 });
 
 // --- requireJwt: every refusal, on agents.list and users.login, on both transports ---------------------
@@ -349,6 +389,52 @@ test('a revoked token (POST /api/v1/auth/revoke) -> TOKEN_REVOKED; the revoked_t
   const ok = await session.call('agents.list', {}, { authorization: `Bearer ${spare}` });
   assert.is(ok.status, 200);
   assert.ok(ok.body.result, ok.text);
+});
+
+test('revoke (RFC 7009): a bearer revoking itself with only Authorization: Bearer -> 200, the token is refused from then on (TOKEN_REVOKED), again -> 200', async () => {
+  const c = await client();
+  const doomed = await tokenFor(t, c);
+  const spare = await tokenFor(t, c);
+  secrets.push(doomed, spare);
+  const jti = decode(doomed.split('.')[1]).jti as string;
+  const session = await loggedIn(t, { client: c });
+  sessions.push(session.sessionId);
+  for (const kind of ['form', 'json'] as const) {
+    // With no body parameter at all, and (the gateway's Postman collection) with token = the bearer itself.
+    const res = await endpoint('revoke', kind, kind === 'form' ? {} : { token: doomed }, { authorization: `Bearer ${doomed}` });
+    assert.is(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body, { revoked: true });
+    assert.is(res.headers.get('cache-control'), 'no-store');
+  }
+  const rows = await t.services.db.sql<{ client_id: string }[]>`select client_id from revoked_tokens where jti = ${jti}`;
+  assert.is(rows.length, 1);
+  assert.is(rows[0].client_id, c.id);
+  await assertBearerRefused(`Bearer ${doomed}`, 'TOKEN_REVOKED');
+  assert.is((await session.call('agents.list', {}, { authorization: `Bearer ${doomed}` })).body.error.data.error_code, 'TOKEN_REVOKED');
+  const spareCall = await session.call('agents.list', {}, { authorization: `Bearer ${spare}` });
+  assert.ok(spareCall.body.result, 'the client\'s other token still works');
+  const [audit] = await auditRows([(await endpoint('revoke', 'form', {}, { authorization: `Bearer ${doomed}` })).headers.get('x-request-id')]);
+  assert.is(audit.method, 'auth.revoke');
+  assert.is(audit.status, 200);
+  assert.is(audit.client_id, c.id);
+});
+
+test('revoke: a bearer may revoke only itself (another token -> 400, nothing revoked); a bearer that is not ours -> 401 invalid_client with a Bearer challenge; no credentials at all -> 400', async () => {
+  const c = await client();
+  const one = await tokenFor(t, c);
+  const other = await tokenFor(t, c);
+  secrets.push(one, other);
+  const otherJti = decode(other.split('.')[1]).jti as string;
+  assertOAuthError(await endpoint('revoke', 'form', { token: other }, { authorization: `Bearer ${one}` }), 400, 'invalid_request');
+  assert.is((await t.services.db.sql`select 1 from revoked_tokens where jti = ${otherJti}`).length, 0);
+  const forged = jwt.sign(claims(c.id), 'another-secret-0123456789-0123456789-0123', { algorithm: 'HS256', expiresIn: 3600 });
+  assertOAuthError(await endpoint('revoke', 'form', {}, { authorization: `Bearer ${forged}` }), 401, 'invalid_client', 'Bearer realm="tether", error="invalid_token"');
+  assertOAuthError(await endpoint('revoke', 'form', { token: other }), 400, 'invalid_request');
+  // An unknown token, with client authentication: 200, nothing happens.
+  const unknown = await endpoint('revoke', 'form', { token: 'not-a-token-at-all', client_id: c.id, client_secret: c.secret });
+  assert.is(unknown.status, 200);
+  assert.equal(unknown.body, { revoked: true });
+  assert.ok((await t.rpc('agents.list', {}, { authorization: `Bearer ${other}` })).body.error.data.error_code === 'SESSION_REQUIRED', 'the other token is untouched');
 });
 
 test("revoking another client's token does nothing (RFC 7009: answered 200, no row, the token still works)", async () => {

@@ -157,6 +157,15 @@ test('security JWT past its exp (absolute lifetime): Session expired, the row en
   const again = await s.call('me');
   assertError(again, 'SESSION_EXPIRED', 'Session expired');
   assert.is(again.body.error.data.reason, 'absolute');
+  // The ended session's refusal (from the cache's tombstone, then from the row once the cache lost
+  // the key) reports the timeout of its reason: the absolute lifetime (2 s), not the idle one (60 s).
+  assert.is(res.body.error.data.session_timeout, 2);
+  assert.is(again.body.error.data.session_timeout, 2, 'the tombstone\'s refusal names the absolute lifetime');
+  await short.services.cache.del(keyOf(s.sessionId));
+  const restored = await s.call('me');
+  assertError(restored, 'SESSION_EXPIRED', 'Session expired');
+  assert.is(restored.body.error.data.reason, 'absolute');
+  assert.is(restored.body.error.data.session_timeout, 2, 'the row\'s refusal names the absolute lifetime');
 });
 
 test('cache key deleted (Redis flushed): the next call is restored from PostgreSQL, and the key comes back with the remaining idle time, slid by the next valid call', async () => {

@@ -116,16 +116,25 @@ test('a failed login logs the login\'s first 3 characters and 8 hex of its SHA-2
   assert.is(t.logsMatching(typed.slice(0, 8)).length, 0, 'nor a longer part of it');
 });
 
-test('inactive user with the right password: User inactive (403); with a wrong one: Invalid credentials', async () => {
+test('inactive user: User inactive (403, JSON-RPC code -32003) with the right password and with a wrong one alike: the answer tells nothing about the password', async () => {
   const user = await newUser(t);
   await t.services.users.setActive(user.login, false);
-  const res = await login({ login: user.login, password: user.password });
-  assertError(res, 'USER_INACTIVE', 'User inactive', 403);
-  const odoo = await t.odoo('users/login', { login: user.login, password: user.password }, headers);
-  assertError(odoo, 'USER_INACTIVE', 'User inactive', 403, 403);
-  // A wrong password says nothing about the account's state.
-  assertError(await login({ login: user.login, password: 'not-the-password' }), 'AUTHENTICATION_FAILED', 'Invalid credentials', 401);
+  const right = await login({ login: user.login, password: user.password });
+  const wrong = await login({ login: user.login, password: 'not-the-password' });
+  for (const res of [right, wrong]) {
+    assertError(res, 'USER_INACTIVE', 'User inactive', 403);
+    assert.is(res.body.error.code, -32003);
+    assert.is(res.body.error.data.status, 403);
+  }
+  assert.is(right.body.error.data.detail, wrong.body.error.data.detail, 'the detail is the same too');
+  const odooRight = await t.odoo('users/login', { login: user.login, password: user.password }, headers);
+  const odooWrong = await t.odoo('users/login', { login: user.login, password: 'not-the-password' }, headers);
+  for (const res of [odooRight, odooWrong]) {
+    assertError(res, 'USER_INACTIVE', 'User inactive', 403, 403);
+    assert.is(res.body.error.code, -32003);
+  }
   assert.is(await sessionsOf(user.id), 0, 'no session opened');
+  assert.ok(t.logsMatching('[LOGIN FAILED] user inactive').filter((l) => l.user_id === user.id).length >= 4);
 });
 
 test('missing password: -32602 with data.field "password"', async () => {

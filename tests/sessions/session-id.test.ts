@@ -298,6 +298,27 @@ test("bad characters ('+', '/', '=', space) at the right length -> Invalid sessi
   await assertStillOpen(s.sessionId);
 });
 
+test('every printable ASCII character outside A-Z a-z 0-9 _ - (31 of them, space included) at the right length -> Invalid session_id format, in params on both endpoints and in the header', async () => {
+  const s = await session();
+  const outside = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i)).filter((ch) => !/[A-Za-z0-9_-]/.test(ch));
+  assert.is(outside.length, 95 - 64, 'printable ASCII minus the 64 characters of base64url');
+  for (const ch of outside) {
+    // In the middle (a header value keeps it: no trimming), and first and last in params.
+    for (const bad of [s.sessionId.slice(0, 40) + ch + s.sessionId.slice(41), ch + s.sessionId.slice(1), s.sessionId.slice(0, 79) + ch]) {
+      assert.is(bad.length, 80);
+      const label = `character ${JSON.stringify(ch)}`;
+      const viaRpc = await t.rpc('agents.list', { session_id: bad }, s.headers);
+      assert.is(viaRpc.body?.error?.data?.error_code, FORMAT.code, `${label} on /jsonrpc: ${viaRpc.text.slice(0, 200)}`);
+      assertRefused(viaRpc, FORMAT);
+      const viaOdoo = await t.odoo('agents', { session_id: bad }, s.headers);
+      assert.is(viaOdoo.body?.error?.data?.error_code, FORMAT.code, `${label} on /api/v1`);
+    }
+    const viaHeader = await t.rpc('agents.list', {}, { ...s.headers, 'x-openerp-session-id': s.sessionId.slice(0, 40) + ch + s.sessionId.slice(41) });
+    assert.is(viaHeader.body?.error?.data?.error_code, FORMAT.code, `character ${JSON.stringify(ch)} in the header`);
+  }
+  await assertStillOpen(s.sessionId);
+});
+
 // --- logs ------------------------------------------------------------------------------------------
 
 test('no log line holds a whole session id; lines name sessions by their 8-character prefix only', async () => {

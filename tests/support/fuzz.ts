@@ -19,6 +19,11 @@ export interface FuzzWorld {
   /** A valid bearer of a plain client, and one of another client. */
   token: string;
   otherToken: string;
+  /**
+   * A token of the world's client that the token-endpoint cases may revoke: a bearer revokes itself at
+   * /api/v1/auth/revoke (RFC 7009), so those cases present this one instead of token or otherToken.
+   */
+  revocableToken: string;
   /** Live session ids (opened with `headers` below); index chosen by the generator. */
   sessionIds: string[];
   /** A session's security JWT (the stored token, not a session id). */
@@ -363,6 +368,8 @@ export function generateCase(seed: number, index: number, w: FuzzWorld, fuzzIp: 
     if (r.chance(0.2)) fields.token = r.pick([w.token, w.securityToken, randomString(r, 50)]);
     headers['content-type'] = form ? 'application/x-www-form-urlencoded' : headers['content-type'];
     const body = form ? new URLSearchParams(Object.entries(fields).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v) ?? ''])).toString() : JSON.stringify(fields);
+    // A bearer presented to /api/v1/auth/revoke revokes itself: never the tokens the other cases need.
+    if (headers.authorization !== undefined) headers.authorization = headers.authorization.replaceAll(w.token, w.revocableToken).replaceAll(w.otherToken, w.revocableToken);
     return { index, kind: 'token', path: r.chance(0.8) ? '/api/v1/auth/token' : '/api/v1/auth/revoke', httpMethod, headers, body: Buffer.from(r.chance(0.1) ? body.slice(0, r.int(0, body.length)) : body) };
   }
   if (target === 'other') {
@@ -531,6 +538,7 @@ export async function buildWorld(t: TestTether, fixtures: typeof import('./fixtu
   const client = await fixtures.newClient(t);
   const token = await fixtures.tokenFor(t, client);
   const otherToken = await fixtures.tokenFor(t, await fixtures.newClient(t));
+  const revocableToken = await fixtures.tokenFor(t, client);
   const headers = { 'user-agent': fixtures.UA, 'accept-language': fixtures.LANG, 'x-forwarded-for': FUZZ_IP };
   const victim = await fixtures.newUser(t);
   const sessionIds: string[] = [];
@@ -552,7 +560,7 @@ export async function buildWorld(t: TestTether, fixtures: typeof import('./fixtu
   const [row] = await t.services.db.sql<{ security_token: string }[]>`select security_token from api_sessions where user_id = ${owners[0].id} and is_active limit 1`;
   const discover = await t.rpc('rpc.discover', {});
   const methods = (discover.body.result.methods as { name: string; params: { name: string }[] }[]).map((m) => ({ name: m.name, params: m.params.map((p) => p.name) }));
-  return { token, otherToken, sessionIds, securityToken: row.security_token, headers, victim: { login: victim.login, password: victim.password }, methods, renew };
+  return { token, otherToken, revocableToken, sessionIds, securityToken: row.security_token, headers, victim: { login: victim.login, password: victim.password }, methods, renew };
 }
 
 let gc: (() => void) | undefined;

@@ -56,4 +56,26 @@ test('@open-rpc/client-js: a login, a protected call and a refusal carrying our 
   client.close();
 });
 
+test('@open-rpc/client-js: system.ping and rpc.discover with no params (the client sends "params": []), on /jsonrpc', async () => {
+  const client = new Client(new RequestManager([new HTTPTransport(`${t.url}/jsonrpc`)]));
+  try {
+    const ping = (await client.request({ method: 'system.ping' })) as { pong: boolean };
+    assert.is(ping.pong, true);
+    const document = (await client.request({ method: 'rpc.discover' })) as { openrpc: string; methods: { name: string }[] };
+    assert.match(document.openrpc, /^1\./);
+    assert.ok(document.methods.some((m) => m.name === 'system.ping'));
+    // Positional params with members are still refused, with a message that says what to send.
+    try {
+      await client.request({ method: 'system.ping', params: [1] });
+      assert.unreachable('a positional param: refused');
+    } catch (error) {
+      const e = error as { code?: number; data?: { error_code?: string; detail?: string } };
+      assert.is(e.code, -32602);
+      assert.match(e.data?.detail ?? '', /named/);
+    }
+  } finally {
+    client.close();
+  }
+});
+
 test.run();
