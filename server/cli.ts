@@ -237,18 +237,26 @@ async function demo(s: Services, action: string | undefined): Promise<Out> {
 }
 
 const STRING_OPTIONS = new Set(['--login', '--name', '--scopes', '--user', '--ua', '--ip', '--lang', '--client-fingerprint', '--id']);
+const KNOWN_OPTIONS = new Set([...STRING_OPTIONS, '--json', '--admin', '--password-stdin', '--session-id-stdin', '--help']);
 
 /**
- * A session id is base64url, so about one in 64 begins with '-', and parseArgs would take it for an
- * option (exit 2, "Unknown option '-x'"); so would a damaged one given to the doctor. Every option
- * here is `--long` or `-h`, so an argument of one '-' and more than one character that is not the
- * value of a string option is a positional: it is moved after '--'.
+ * A session id is base64url: one that reached a user before ids began with a letter or digit (or a
+ * damaged one given to the doctor) may begin with '-' or '--', and parseArgs would take it for an
+ * option (exit 2, "Unknown option"). Every option here is `--long` or `-h`, so an argument that is
+ * not the value of a string option and is either '-' plus more than one character, or '--' plus
+ * a name no option has and 20 or more characters of the session id alphabet, is a positional: it is
+ * moved after '--'.
  */
 export function sessionIdsAsPositionals(argv: string[]): string[] {
   if (argv.includes('--')) return argv;
-  const ids = argv.filter((arg, i) => /^-[^-]./.test(arg) && !STRING_OPTIONS.has(argv[i - 1] ?? ''));
+  const isId = (arg: string, i: number) => {
+    if (STRING_OPTIONS.has(argv[i - 1] ?? '')) return false;
+    if (/^-[^-]./.test(arg)) return true;
+    return /^--[A-Za-z0-9_-]{18,}$/.test(arg) && !KNOWN_OPTIONS.has(arg);
+  };
+  const ids = argv.filter(isId);
   if (!ids.length) return argv;
-  return [...argv.filter((arg) => !ids.includes(arg)), '--', ...ids];
+  return [...argv.filter((arg, i) => !isId(arg, i)), '--', ...ids];
 }
 
 export async function main(argv: string[]): Promise<number> {

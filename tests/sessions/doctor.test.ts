@@ -130,19 +130,21 @@ test.before(async () => {
   [main, idle] = await Promise.all([startTestTether(MAIN_ENV), startTestTether(IDLE_ENV)]);
   const t = main;
 
-  // #4: a truncated id. It begins with '-' (a real id does one time in 64): the command line must take
-  // even a damaged id for the session id, not an option (a random one failed a run that way).
+  // #4: a truncated id. It begins with '-x' (ids issued before they began with a letter or digit did,
+  // one in 64): the command line must take even a damaged id for the session id, not an option. The
+  // prefix is fixed, not random, so every run tries the same thing.
   {
     const s = await loggedIn(t);
-    const truncated = `-${s.sessionId.slice(1, 50)}`;
+    const truncated = `-x${s.sessionId.slice(2, 50)}`;
     const server = refusal(await s.call('me', { session_id: truncated }), 'SESSION_ID_FORMAT');
     scenarios.push({ name: 'format (truncated)', sessionId: truncated, flags: [], env: MAIN_ENV, server, issue: 4, failingStep: 'format' });
   }
-  // #1: well-formed, never issued. It begins with '-', as one real id in 64 does (base64url): the
-  // command line must still take it for the session id, not an option.
+  // #1: well-formed, never issued. It begins with '--', as one old id in 4,096 did (base64url): the
+  // command line must still take it for the session id, not an unknown option. Always '--', so the
+  // hardest case is tried on every run.
   {
     const s = await loggedIn(t);
-    const unknown = `-${randomBytes(60).toString('base64url').slice(1)}`;
+    const unknown = `--${randomBytes(60).toString('base64url').slice(2)}`;
     const server = refusal(await s.call('me', { session_id: unknown }), 'SESSION_REQUIRED');
     scenarios.push({ name: 'unknown id', sessionId: unknown, flags: [], env: MAIN_ENV, server, issue: 1, failingStep: 'database row' });
   }
