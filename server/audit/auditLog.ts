@@ -24,9 +24,11 @@ export interface AuditEvent {
   target_id?: string;
   /** The X-Request-Id the caller sent (validated), beside the service's own request_id. */
   client_request_id?: string;
+  /** Who acted when it is no Tether user: `cli:<os user>` for the operators' command line. */
+  actor?: string;
 }
 
-type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 'session_hash_prefix' | 'ip' | 'user_agent' | 'reason' | 'target_id' | 'client_request_id'>> & {
+type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 'session_hash_prefix' | 'ip' | 'user_agent' | 'reason' | 'target_id' | 'client_request_id' | 'actor'>> & {
   event_id: string;
   at: string;
   error_code: string | null;
@@ -38,13 +40,14 @@ type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 's
   reason: string | null;
   target_id: string | null;
   client_request_id: string | null;
+  actor: string | null;
 };
 
 const INSERT_TIMEOUT_MS = 5000;
 /** Rows per COPY: a flush's whole queue in one statement at any rate this process reaches. */
 const COPY_ROWS = 20_000;
 
-const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent', 'reason', 'target_id', 'client_request_id'] as const;
+const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent', 'reason', 'target_id', 'client_request_id', 'actor'] as const;
 
 export interface AuditOptions {
   sql: Sql;
@@ -64,14 +67,16 @@ export interface AuditOptions {
  * replays (ON CONFLICT skips rows already written) and on the embedded database.
  */
 function insertBatch(sql: Sql, rows: Row[]) {
-  const column = <K extends (typeof COLUMNS)[number]>(name: K) => rows.map((r) => r[name]);
+  // `?? null`: a row spooled by an older version lacks the newer columns.
+  const column = <K extends (typeof COLUMNS)[number]>(name: K) => rows.map((r) => r[name] ?? null);
   return sql`
     insert into api_access_log (event_id, at, request_id, method, status, error_code, duration_ms, user_id, client_id, session_hash_prefix, ip, user_agent, reason,
-                                target_id, client_request_id)
+                                target_id, client_request_id, actor)
     select * from unnest(${column('event_id')}::uuid[], ${column('at')}::timestamptz[], ${column('request_id')}::text[], ${column('method')}::text[],
                          ${column('status')}::int[], ${column('error_code')}::text[], ${column('duration_ms')}::real[], ${column('user_id')}::bigint[],
                          ${column('client_id')}::text[], ${column('session_hash_prefix')}::text[], ${column('ip')}::text[], ${column('user_agent')}::text[],
-                         ${column('reason')}::text[], ${column('target_id')}::text[], ${column('client_request_id')}::text[])
+                         ${column('reason')}::text[], ${column('target_id')}::text[], ${column('client_request_id')}::text[],
+                         ${column('actor')}::text[])
     on conflict (event_id) do nothing`;
 }
 
@@ -222,6 +227,7 @@ export function auditLog(options: AuditOptions) {
         reason: event.reason ?? null,
         target_id: event.target_id === undefined ? null : pgText(event.target_id.slice(0, 64)),
         client_request_id: event.client_request_id ?? null,
+        actor: event.actor ?? null,
       });
       if (queue.length >= batchSize && waiting === 0) void flush();
     },
