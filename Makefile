@@ -8,6 +8,7 @@ DEPS := node_modules/.package-lock.json
 # Installs from the lockfile when node_modules is missing or older than the lockfile.
 $(DEPS): package-lock.json
 	npm ci --no-audit --no-fund
+	mkdir -p node_modules/.bin && ln -sfn ../../bin/tether.js node_modules/.bin/tether
 
 # Production start (and the client package, tether/client: dist/client's JavaScript and .d.ts, also
 # built by `npm pack` through prepack): JavaScript built once into dist/ (tsc rewrites the .ts imports to .js), rebuilt

@@ -37,7 +37,11 @@ export interface StartOptions {
 /** The sweeper and retention, one run at a time each, on unref'd timers; answers a stop that waits for a run in progress. */
 function startBackground(services: Services): () => Promise<void> {
   const { config, log } = services;
-  if (config.sweepInterval === 0) return async () => {};
+  if (config.sweepInterval === 0) {
+    // Said once, so an operator (and a test) knows nothing is swept or pruned in the background.
+    log.info('[SESSION SWEEP] off (SWEEP_INTERVAL=0): no sweeper, no retention pruning in this process');
+    return async () => {};
+  }
   const sweep = sessionSweeper({ store: services.sessionRows, sessions: services.sessions, metrics: services.metrics, log, idleTimeout: config.sessionIdleTimeout });
   const prune = retention({ sql: services.db.sql, store: services.sessionRows, log, days: config.retentionDays });
   let running: Promise<unknown> = Promise.resolve();
