@@ -1,6 +1,6 @@
 # Tether: the two commands a new user types are `make run` and `make test`.
 SHELL := /bin/bash
-NODE := node --import tsx
+NODE := node --import tsx --conditions=tether-source
 DEPS := node_modules/.package-lock.json
 
 .PHONY: run build test typecheck migrate bench bench-short bench-ends bench-embedded-memory fuzz clean
@@ -8,15 +8,20 @@ DEPS := node_modules/.package-lock.json
 # Installs from the lockfile when node_modules is missing or older than the lockfile.
 $(DEPS): package-lock.json
 	npm ci --no-audit --no-fund
+	mkdir -p node_modules/.bin && ln -sfn ../../bin/tether.js node_modules/.bin/tether
 
-# Production start: JavaScript built once into dist/ (tsc rewrites the .ts imports to .js), rebuilt
+# Production start (and the client package, tether/client: dist/client's JavaScript and .d.ts, also
+# built by `npm pack` through prepack): JavaScript built once into dist/ (tsc rewrites the .ts imports to .js), rebuilt
 # only when a source is newer than the build, started with plain node: no TypeScript loader at run
 # time. dist/sql links to sql/, so migrations are found relative to the module as from the sources.
-SOURCES := $(shell find server rpc-methods -name '*.ts') tsconfig.json tsconfig.build.json
+SOURCES := $(shell find server rpc-methods client -name '*.ts') tsconfig.json tsconfig.build.json
 BUILT := dist/.built
 $(BUILT): $(SOURCES) $(DEPS)
 	rm -rf dist
 	npx tsc -p tsconfig.build.json
+	# The .d.ts keep the sources' '.ts' specifiers: a project without allowImportingTsExtensions
+	# (tsc's default) needs the '.js' the JavaScript beside them has.
+	find dist -name '*.d.ts' -exec sed -i -E "s#(['\"]\.{1,2}/[^'\"]*)\.ts(['\"])#\1.js\2#g" {} +
 	ln -sfn ../sql dist/sql
 	touch $@
 

@@ -56,6 +56,8 @@ export class TetherClient {
   #tokenPending: Promise<string> | undefined;
   #sessionId: string | undefined;
   #loginPending: Promise<unknown> | undefined;
+  /** Set by logout(), cleared by login(): a call after a logout never opens a session by itself. */
+  #loggedOut = false;
   #nextId = 1;
 
   constructor(options: TetherClientOptions) {
@@ -76,11 +78,17 @@ export class TetherClient {
     if (!given) throw new TetherError('login() needs credentials: pass them, or give the client a credentials() option', { code: 0, errorCode: 'CREDENTIALS_REQUIRED', status: 0 });
     const result = await this.#call('users.login', { login: given.login, password: given.password });
     this.#sessionId = result.session_id;
+    this.#loggedOut = false;
     return result;
   }
 
-  /** Ends the session everywhere; the client forgets it whatever the answer. */
+  /**
+   * Ends the session everywhere; the client forgets it whatever the answer. Until login() is called
+   * again, a call is sent without a session and its SESSION_REQUIRED is raised: credentials() is not
+   * asked, no session is opened behind the caller's back.
+   */
   async logout(): Promise<ResultOf<'users.logout'>> {
+    this.#loggedOut = true;
     if (this.#sessionId === undefined) return { logged_out: false };
     try {
       return await this.#call('users.logout', {});
@@ -180,12 +188,13 @@ export class TetherClient {
   }
 
   /**
-   * A lapsed session (SESSION_EXPIRED; SESSION_REQUIRED for idle, absolute or cap; or no session yet)
-   * when the client has credentials. SESSION_INVALID (a fingerprint verdict) and a session ended by a
-   * logout or a revocation never log in again.
+   * A lapsed session (SESSION_EXPIRED; SESSION_REQUIRED for idle, absolute or cap; or no session yet
+   * on a client never logged out) when the client has credentials. SESSION_INVALID (a fingerprint
+   * verdict), a session ended by a logout or a revocation, and any call after logout() (until the
+   * next login()) never log in again.
    */
   #canLogInAgain(method: string, error: TetherError, sent: string | undefined): boolean {
-    if (!this.#options.credentials || NO_RELOGIN.has(method)) return false;
+    if (!this.#options.credentials || NO_RELOGIN.has(method) || this.#loggedOut) return false;
     if (error.errorCode === 'SESSION_EXPIRED') return true;
     if (error.errorCode !== 'SESSION_REQUIRED') return false;
     return sent === undefined || LAPSED_REASONS.has(String(error.problem.reason));

@@ -70,6 +70,7 @@ export const query = defineMethod({
         user_agent: Nullable(Type.String()),
         target_id: Nullable(Type.String()),
         client_request_id: Nullable(Type.String()),
+        actor: Nullable(Type.String()),
       }),
     ),
     next_cursor: Nullable(Type.String()),

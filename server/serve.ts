@@ -78,7 +78,14 @@ export async function serve(signals: StopSignals): Promise<void> {
   log.info({ url: tether.url, database: tether.services.db.kind, cache, ...(tether.metricsUrl ? { metrics_url: `${tether.metricsUrl}/metrics` } : {}) }, 'tether listening');
   // Embedded: the demo is made on the first start. Real stores: never made behind the operator's back;
   // its flow is printed when this DATA_DIR keeps working credentials, else the command that makes them.
-  const demo = tether.services.db.kind === 'embedded' ? (await ensureDemo(tether.services)).demo : await existingDemo(tether.services).catch(() => undefined);
+  // A demo user whose password this DATA_DIR does not keep is never reset here: the banner says how.
+  const demo =
+    tether.services.db.kind === 'embedded'
+      ? await ensureDemo(tether.services).then(
+          (made) => made.demo,
+          (err: Error) => void log.warn({ err: err.message }, 'demo client and user not made'),
+        )
+      : await existingDemo(tether.services).catch(() => undefined);
   if (stopped) return;
   // The log lines so far go out first, so none lands inside the banner on a terminal showing both.
   log.flush();

@@ -58,7 +58,11 @@ async function startActiveSessionsCount(services: Services): Promise<() => Promi
 /** The sweeper and retention, one run at a time each, on unref'd timers; answers a stop that waits for a run in progress. */
 function startBackground(services: Services): () => Promise<void> {
   const { config, log } = services;
-  if (config.sweepInterval === 0) return async () => {};
+  if (config.sweepInterval === 0) {
+    // Said once, so an operator (and a test) knows nothing is swept or pruned in the background.
+    log.info('[SESSION SWEEP] off (SWEEP_INTERVAL=0): no sweeper, no retention or change-log pruning in this process');
+    return async () => {};
+  }
   // The change log outlives every cache key a change can invalidate (sessions: the idle timeout; state
   // keys: an hour; access tokens: their lifetime), with an hour's margin.
   const keepLog = Math.max(config.sessionIdleTimeout, 3600, config.accessTokenTtl) + 3600;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realStores, startTestTether, TEST_JWT_SECRET, type TestTether } from './support/tether.ts';
 import { clientHeaders, tokenFor, unique } from './support/fixtures.ts';
-import { FIGURES } from './support/modes.ts';
+import { FIGURES, testIn } from './support/modes.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'tether-cli-'));
@@ -75,10 +75,12 @@ function failure(r: Run, message: string) {
   assert.not.ok(r.stderr.includes('usage: tether'), show(r));
 }
 
-/** Bad usage: exit 2, the usage text on stderr. */
+/** Bad usage: exit 2, one line on stderr (what is wrong and which --help to read), not the whole usage. */
 function usage(r: Run, message?: string) {
   assert.is(r.code, 2, show(r));
-  assert.ok(r.stderr.includes('usage: tether <command>'), show(r));
+  assert.is(r.stderr.trim().split('\n').length, 1, `one line on stderr\n${show(r)}`);
+  assert.match(r.stderr, /\(tether [a-z -]*--help shows the usage\)/, show(r));
+  assert.not.ok(r.stderr.includes('usage: tether'), show(r));
   if (message) assert.ok(r.stderr.includes(message), show(r));
 }
 
@@ -102,7 +104,7 @@ test.after(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-test('bad usage exits 2 with the usage text on stderr and nothing on stdout', async () => {
+test('bad usage exits 2 with one line and a pointer to --help on stderr, nothing on stdout', async () => {
   // These fail before any store is opened, so they may run side by side.
   const [unknown, none, badFlag, asJson] = await Promise.all([cli(['frobnicate']), cli([]), cli(['users', 'list', '--no-such-flag']), cli(['frobnicate', '--json'])]);
   usage(unknown, 'unknown command: frobnicate');
@@ -119,7 +121,7 @@ test('bad usage exits 2 with the usage text on stderr and nothing on stdout', as
 test('--help, -h and help print the usage on stdout and exit 0, opening no store', async () => {
   // Stores that cannot be reached and a configuration that would be refused: help answers anyway.
   const broken = { ...cliEnv, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', JWT_SECRET: '' };
-  const runs = await Promise.all([cli(['--help'], '', broken), cli(['-h'], '', broken), cli(['help'], '', broken), cli(['sessions', '--help'], '', broken)]);
+  const runs = await Promise.all([cli(['--help'], '', broken), cli(['-h'], '', broken), cli(['help'], '', broken)]);
   for (const r of runs) {
     assert.is(r.code, 0, show(r));
     assert.ok(r.stdout.startsWith('usage: tether <command>'), show(r));
@@ -261,16 +263,21 @@ test('sessions list --json: the active sessions, filtered by --user; no session 
   }
 });
 
-test('sessions list (text): a header line names the columns, then one line per session', async () => {
+test('sessions list (text): a header line names the columns, then one line per session; EXPIRES_AT is the idle deadline, ABSOLUTE_EXPIRES_AT the end', async () => {
   const r = await cli(['sessions', 'list', '--user', alice.login]);
   assert.is(r.code, 0, show(r));
   const lines = r.stdout.trim().split('\n');
-  assert.equal(lines[0].split('\t'), ['ID', 'LOGIN', 'CLIENT_ID', 'IP', 'USER_AGENT', 'LOGIN_AT', 'LAST_ACTIVITY', 'EXPIRES_AT']);
+  const header = lines[0].split('\t');
+  assert.equal(header, ['ID', 'LOGIN', 'CLIENT_ID', 'IP', 'USER_AGENT', 'LOGIN_AT', 'LAST_ACTIVITY', 'EXPIRES_AT', 'ABSOLUTE_EXPIRES_AT']);
   assert.is(lines.length, 5, show(r));
   for (const line of lines.slice(1)) {
-    const [id, login] = line.split('\t');
-    assert.match(id, /^\d+$/);
-    assert.is(login, alice.login);
+    const cells = Object.fromEntries(line.split('\t').map((v, i) => [header[i], v]));
+    assert.match(cells.ID, /^\d+$/);
+    assert.is(cells.LOGIN, alice.login);
+    // The defaults: idle 7200 s, absolute 86400 s. EXPIRES_AT is what the API's expires_at says.
+    const at = (name: string) => Date.parse(cells[name]);
+    assert.is(at('EXPIRES_AT'), Math.min(at('LAST_ACTIVITY') + 7200_000, at('ABSOLUTE_EXPIRES_AT')), line);
+    assert.ok(Math.abs(at('ABSOLUTE_EXPIRES_AT') - at('LOGIN_AT') - 86_400_000) < 5000, line);
   }
 });
 
@@ -403,7 +410,14 @@ test('after the CLI: the server refuses what it ended, and the rows say why', as
 // ------------------------------------------------------------------------------------------ demo
 
 test('demo: makes the demo client (scope admin) and admin user once, prints their credentials; a server accepts them', async () => {
-  const first = ok(await cli(['demo', '--json']));
+  // Real stores outlive a run: a user demo made by an earlier run (another DATA_DIR) has a password
+  // this DATA_DIR does not keep. Never reset silently: refused, then reset only when asked.
+  let attempt = await cli(['demo', '--json']);
+  if (realStores && attempt.code === 1) {
+    assert.ok(attempt.stderr.includes('--reset-password'), show(attempt));
+    attempt = await cli(['demo', '--reset-password', '--json']);
+  }
+  const first = ok(attempt);
   for (const key of ['client_id', 'client_secret', 'login', 'password']) assert.type(first[key], 'string');
   assert.is(first.login, 'demo');
   assert.equal(first.scopes, ['admin']);
@@ -442,19 +456,21 @@ async function banner(env: NodeJS.ProcessEnv): Promise<string> {
   return stderr;
 }
 
-test('make run: prints the demo flow when DATA_DIR keeps working credentials; on real stores without them, the command that makes them', async () => {
+test('make run: prints the demo flow when DATA_DIR keeps working credentials', async () => {
   const withDemo = await banner(cliEnv);
   assert.ok(withDemo.includes('The whole flow with the demo client and user'), withDemo);
   assert.ok(withDemo.includes('/api/v1/auth/token'), withDemo);
-  if (realStores) {
-    const emptyDir = mkdtempSync(join(tmpdir(), 'tether-cli-nodemo-'));
-    try {
-      const without = await banner({ ...cliEnv, DATA_DIR: emptyDir });
-      assert.ok(without.includes('npx tether demo'), without);
-      assert.not.ok(without.includes('/api/v1/auth/token'), 'no flow without credentials');
-    } finally {
-      rmSync(emptyDir, { recursive: true, force: true });
-    }
+});
+
+// Embedded: a first start makes the demo itself, so there is no start without credentials to show.
+testIn(test, 'real', 'make run on real stores without kept demo credentials prints the command that makes them, no flow', async () => {
+  const emptyDir = mkdtempSync(join(tmpdir(), 'tether-cli-nodemo-'));
+  try {
+    const without = await banner({ ...cliEnv, DATA_DIR: emptyDir });
+    assert.ok(without.includes('npx tether demo'), without);
+    assert.not.ok(without.includes('/api/v1/auth/token'), 'no flow without credentials');
+  } finally {
+    rmSync(emptyDir, { recursive: true, force: true });
   }
 });
 

@@ -23,7 +23,7 @@ function findTests(dir: string): string[] {
 function runFile(file: string): Promise<{ passed: number; failed: number; skipped: number; skippedNames: string[]; output: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], { env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=tether-source', file], { env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -49,7 +49,7 @@ function runFile(file: string): Promise<{ passed: number; failed: number; skippe
 
 // Files run TEST_JOBS at a time (default 3): most of a file's time is waiting on a server to start,
 // a TTL to run out or a store to come back, not CPU. The slow files start first so the tail is short.
-const SLOW = ['faults/', 'client/client.test', 'cli.test', 'doctor.test', 'sweeper.test', 'readiness.test', 'expiry.test', 'fingerprint.test', 'lifecycle.test', 'security/'];
+const SLOW = ['faults/', 'client/client.test', 'cli.test', 'cli-operator.test', 'client/package.test', 'doctor.test', 'sweeper.test', 'readiness.test', 'expiry.test', 'fingerprint.test', 'lifecycle.test', 'security/'];
 const weight = (f: string) => {
   const i = SLOW.findIndex((s) => f.includes(s));
   return i === -1 ? SLOW.length : i;

@@ -31,9 +31,11 @@ export interface AuditEvent {
   target_id?: string;
   /** The X-Request-Id the caller sent (validated), beside the service's own request_id. */
   client_request_id?: string;
+  /** Who acted when it is no Tether user: `cli:<os user>` for the operators' command line. */
+  actor?: string;
 }
 
-export type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 'session_hash_prefix' | 'ip' | 'user_agent' | 'reason' | 'target_id' | 'client_request_id'>> & {
+export type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_id' | 'session_hash_prefix' | 'ip' | 'user_agent' | 'reason' | 'target_id' | 'client_request_id' | 'actor'>> & {
   event_id: string;
   at: string;
   error_code: string | null;
@@ -45,6 +47,7 @@ export type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_i
   reason: string | null;
   target_id: string | null;
   client_request_id: string | null;
+  actor: string | null;
 };
 
 const INSERT_TIMEOUT_MS = 5000;
@@ -53,7 +56,7 @@ const COPY_ROWS = 20_000;
 /** Lines handed to a COPY stream (or parsed for an INSERT) between two turns of the event loop. */
 const WRITE_ROWS = 1000;
 
-const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent', 'reason', 'target_id', 'client_request_id'] as const;
+const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent', 'reason', 'target_id', 'client_request_id', 'actor'] as const;
 
 export interface AuditOptions {
   sql: Sql;
@@ -73,14 +76,16 @@ export interface AuditOptions {
  * replays (ON CONFLICT skips rows already written) and on the embedded database.
  */
 function insertBatch(sql: Sql, rows: Row[]) {
-  const column = <K extends (typeof COLUMNS)[number]>(name: K) => rows.map((r) => r[name]);
+  // `?? null`: a row spooled by an older version lacks the newer columns.
+  const column = <K extends (typeof COLUMNS)[number]>(name: K) => rows.map((r) => r[name] ?? null);
   return sql`
     insert into api_access_log (event_id, at, request_id, method, status, error_code, duration_ms, user_id, client_id, session_hash_prefix, ip, user_agent, reason,
-                                target_id, client_request_id)
+                                target_id, client_request_id, actor)
     select * from unnest(${column('event_id')}::uuid[], ${column('at')}::timestamptz[], ${column('request_id')}::text[], ${column('method')}::text[],
                          ${column('status')}::int[], ${column('error_code')}::text[], ${column('duration_ms')}::real[], ${column('user_id')}::bigint[],
                          ${column('client_id')}::text[], ${column('session_hash_prefix')}::text[], ${column('ip')}::text[], ${column('user_agent')}::text[],
-                         ${column('reason')}::text[], ${column('target_id')}::text[], ${column('client_request_id')}::text[])
+                         ${column('reason')}::text[], ${column('target_id')}::text[], ${column('client_request_id')}::text[],
+                         ${column('actor')}::text[])
     on conflict (event_id) do nothing`;
 }
 
@@ -275,7 +280,7 @@ export function auditLog(options: AuditOptions) {
         `${eventId()}\t${isoNow()}\t${copyField(event.request_id)}\t${copyField(pgText(event.method.slice(0, 200)))}\t${event.status}\t${text(event.error_code)}\t` +
           `${event.duration_ms}\t${event.user_id ?? '\\N'}\t${text(event.client_id)}\t${text(event.session_hash_prefix)}\t${text(event.ip)}\t` +
           `${event.user_agent == null ? '\\N' : copyField(pgText(event.user_agent.slice(0, 500)))}\t${text(event.reason)}\t` +
-          `${event.target_id == null ? '\\N' : copyField(pgText(event.target_id.slice(0, 64)))}\t${text(event.client_request_id)}\n`,
+          `${event.target_id == null ? '\\N' : copyField(pgText(event.target_id.slice(0, 64)))}\t${text(event.client_request_id)}\t${text(event.actor)}\n`,
       );
       if (queue.length >= batchSize && waiting === 0) void flush();
     },

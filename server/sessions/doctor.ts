@@ -169,7 +169,9 @@ export async function diagnose(services: Services, request: DoctorRequest): Prom
     }
     const mismatch = fingerprintMismatch(atLogin, { ...atLogin, [component]: value }, config.fingerprint);
     if (mismatch) {
-      step(label, 'fail', `login ${JSON.stringify((atLogin[component] ?? '(none)').slice(0, 200))}, request ${JSON.stringify(value.slice(0, 200))}`);
+      // An empty login value: the login sent no such header, so only a request without it matches.
+      const atLoginText = atLogin[component] ? JSON.stringify(atLogin[component].slice(0, 200)) : `sent none (give ${component === 'lang' ? '--lang ""' : 'an empty value'} for a request without it)`;
+      step(label, 'fail', `login ${atLoginText}, request ${JSON.stringify(value.slice(0, 200))}`);
       return refuse('SESSION_INVALID', MISMATCH[mismatch].issue, MISMATCH[mismatch].remedy);
     }
     step(label, 'pass', 'matches the login under the configured policy');

@@ -32,6 +32,7 @@ export interface AuditRow {
   user_agent: string | null;
   target_id: string | null;
   client_request_id: string | null;
+  actor: string | null;
 }
 
 export function auditStore(sql: Sql) {
@@ -39,7 +40,7 @@ export function auditStore(sql: Sql) {
     async query(f: AuditFilter): Promise<AuditRow[]> {
       const all = sql`true`;
       const rows = await sql<AuditRow[]>`
-        select id, at, request_id, method, status, error_code, reason, duration_ms, user_id, client_id, session_hash_prefix, ip, user_agent, target_id, client_request_id
+        select id, at, request_id, method, status, error_code, reason, duration_ms, user_id, client_id, session_hash_prefix, ip, user_agent, target_id, client_request_id, actor
           from api_access_log
          where ${f.from ? sql`at >= ${f.from}` : all}
            and ${f.to ? sql`at < ${f.to}` : all}

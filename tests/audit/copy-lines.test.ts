@@ -20,6 +20,7 @@ const row = (over: Partial<Row>): Row => ({
   reason: null,
   target_id: null,
   client_request_id: null,
+  actor: 'cli:root',
   ...over,
 });
 

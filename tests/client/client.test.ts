@@ -148,6 +148,40 @@ test('a session revoked (or logged out) is not a lapse: SESSION_REQUIRED raised,
   assert.is(recorder.calls('users.login').length, 1);
 });
 
+test('after logout(): the next calls are refused (SESSION_REQUIRED), credentials() is not asked, no session opened; login() opens one again', async () => {
+  const app = await newClient(t);
+  const user = await newUser(t);
+  const recorder = recordingFetch();
+  let asked = 0;
+  const client = new TetherClient({
+    url: t.url,
+    clientId: app.id,
+    clientSecret: app.secret,
+    credentials: async () => (asked++, { login: user.login, password: user.password }),
+    fetch: recorder.fetch,
+  });
+  // Never logged in yet: the first call opens a session with credentials() (as the README says).
+  assert.is((await client.me()).user.login, user.login);
+  assert.is(asked, 1);
+  assert.equal(await client.logout(), { logged_out: true });
+  assert.is(client.sessionId, undefined);
+  for (const call of [() => client.me(), () => client.call('agents.list', { limit: 1 })]) {
+    const error = await refusal(call());
+    assert.is(error.errorCode, 'SESSION_REQUIRED');
+  }
+  const [batched] = await client.batch([{ method: 'me' }]);
+  assert.is(batched.ok, false);
+  assert.is(asked, 1, 'credentials() not asked after logout');
+  assert.is(recorder.calls('users.login').length, 1, 'no login after logout');
+  assert.is(client.sessionId, undefined);
+  const [{ active }] = await t.services.db.sql<{ active: number }[]>`select count(*)::int as active from api_sessions where user_id = ${user.id} and is_active`;
+  assert.is(active, 0, 'no session opened behind the caller');
+  // An explicit login() opens a session again, and a lapse after it is cured as before.
+  await client.login();
+  assert.is(asked, 2);
+  assert.is((await client.me()).user.login, user.login);
+});
+
 test('a session ended by the per-user cap (SESSION_REQUIRED, reason cap): logged in again once', async () => {
   const { client, user, app, recorder } = await clientFor(capped);
   const first = await client.login();

@@ -48,13 +48,20 @@ test('a session opened on A works on B, and one opened on B works on A', async (
 test('logout on A under load on B: every call on B sent after the logout answered is refused', async () => {
   const s = await loggedIn(a);
   assert.is((await on(b, s)).status, 200);
-  // Long enough that calls are still being sent after the logout answers, on a loaded machine too.
-  const load = startLoad({ workers: 10, ms: 6000, call: () => on(b, s) });
-  await sleep(800);
+  // The load runs until stopped: the logout goes out once B has answered 20 calls, and the load stops
+  // once 20 calls were sent after the logout answered (events, not fixed waits: on a loaded machine a
+  // fixed window ran out before any call followed the logout).
+  const load = startLoad({ workers: 10, ms: 120_000, call: () => on(b, s) });
+  const until = async (what: string, check: () => boolean) => {
+    for (const end = Date.now() + 60_000; !check(); await sleep(10)) if (Date.now() > end) assert.unreachable(`not within 60 s: ${what}`);
+  };
+  await until('B answers the load', () => load.outcomes.filter((o) => o.status === 200).length >= 20);
   const logoutStarted = Date.now();
   const logout = await on(a, s, 'users.logout');
   const logoutDone = Date.now();
   const next = await on(b, s); // the very next call
+  await until('20 calls sent after the logout answered', () => load.outcomes.filter((o) => o.started > logoutDone).length >= 20);
+  load.stop();
   const outcomes = await load.done;
   const before = outcomes.filter((o) => o.ended < logoutStarted);
   const after = outcomes.filter((o) => o.started > logoutDone);

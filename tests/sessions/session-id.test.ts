@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { createHash, randomBytes } from 'node:crypto';
 import { startTestTether, type TestTether } from '../support/tether.ts';
 import { loggedIn, newClient } from '../support/fixtures.ts';
+import { newSessionId } from '../../server/sessions/sessionId.ts';
 
 type Res = Awaited<ReturnType<TestTether['rpc']>>;
 
@@ -223,6 +224,22 @@ test('the length bounds: 60 and 100 well-formed characters pass the format check
     const id = randomId(80).slice(0, length);
     assert.is(id.length, length);
     assertRefused(await t.rpc('agents.list', { session_id: id }, s.headers), expected);
+  }
+});
+
+test('every id the service issues begins with a letter or digit; the format check still accepts ids beginning with - or _', async () => {
+  // 20,000 fresh ids: with plain base64url about 625 would begin with '-' or '_' (one in 32).
+  const ids = Array.from({ length: 20_000 }, newSessionId);
+  const bad = ids.filter((id) => !/^[A-Za-z0-9]/.test(id));
+  assert.is(bad.length, 0, `${bad.length} ids begin with - or _`);
+  assert.ok(ids.every((id) => /^[A-Za-z0-9_-]{80}$/.test(id)), 'still 80 base64url characters');
+  // Logins over HTTP hand out such ids (the login path uses the same generator).
+  for (let i = 0; i < 5; i++) assert.match((await session()).sessionId, /^[A-Za-z0-9][A-Za-z0-9_-]{79}$/);
+  // An id of the alphabet beginning with '-' or '_' is well-formed (unknown here), not a format error.
+  const s = await session();
+  for (const first of ['-', '_', '--']) {
+    const id = first + randomId().slice(first.length);
+    assertRefused(await t.rpc('agents.list', { session_id: id }, s.headers), REQUIRED);
   }
 });
 

@@ -175,7 +175,15 @@ test('reasons already set (logout, revoked, cap) are left as they are', async ()
     (r) => !r.is_active,
   );
   assert.is(last.end_reason, 'idle', 'the sweeper ran meanwhile');
-  await sleep(1200); // and at least one more sweep
+  // And at least one more sweep, proven by its work rather than waited for: a session put past its
+  // absolute end now is ended 'absolute' by the next sweep.
+  const marker = await loggedIn(idle);
+  await idle.services.db.sql`update api_sessions set expires_at = now() - interval '1 second' where session_hash = ${hashOf(marker.sessionId)}`;
+  const swept = await eventually(
+    () => rowOf(idle, marker.sessionId),
+    (r) => !r.is_active,
+  );
+  assert.ok(['absolute', 'idle'].includes(String(swept.end_reason)), 'a sweep ran after the ends above');
   for (const [reason, id] of Object.entries(ended)) {
     const after = await rowOf(idle, id);
     assert.is(after.end_reason, reason, `${reason} is kept`);

@@ -4,8 +4,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { startTestTether, type TestTether } from '../support/tether.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { realStores, startTestTether, TEST_JWT_SECRET, type TestTether } from '../support/tether.ts';
 import { newClient, newUser } from '../support/fixtures.ts';
 
 const HEADING = '## The whole flow, with curl';
@@ -38,9 +40,9 @@ function substitute(script: string, values: Record<(typeof SET_BY_THE_USER)[numb
   return script;
 }
 
-function bash(script: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function bash(script: string, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('bash', ['-c', script], { timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile('bash', ['-c', script], { timeout: 120_000, env, cwd: new URL('../..', import.meta.url).pathname }, (error, stdout, stderr) => {
       resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -63,6 +65,65 @@ test("the README's curl flow runs as written: token, login, a protected call, lo
   // The login really happened as the README's user: one audit-visible session for this user, now ended.
   const rows = await t.services.db.sql<{ end_reason: string | null }[]>`select end_reason from api_sessions where user_id = ${user.id}`;
   assert.equal(rows.map((r) => r.end_reason), ['logout']);
+});
+
+test('the flow stops at its first failed step with the real cause: a wrong client secret ends it at step 1 with invalid_client', async () => {
+  const app = await newClient(t);
+  const user = await newUser(t);
+  const script = substitute(readmeFlow(), { URL: t.url, CLIENT_ID: app.id, CLIENT_SECRET: 'not-the-secret', LOGIN: user.login, PASSWORD: user.password });
+  const { code, stdout, stderr } = await bash(script);
+  assert.is.not(code, 0, 'a failed flow exits non-zero');
+  assert.ok(stderr.includes('step 1 (token) failed') && stderr.includes('invalid_client'), stderr);
+  assert.not.ok(stdout.includes('Parse error') || stderr.includes('Parse error'), `no later step ran: ${stdout}`);
+  assert.is(stdout, '', 'nothing printed by the steps after it');
+  const rows = await t.services.db.sql`select 1 from api_sessions where user_id = ${user.id}`;
+  assert.is(rows.length, 0, 'no login was tried');
+});
+
+test('the flow against a server that is not running stops at step 1 with curl\'s own reason', async () => {
+  const app = await newClient(t);
+  const script = substitute(readmeFlow(), { URL: 'http://127.0.0.1:1', CLIENT_ID: app.id, CLIENT_SECRET: app.secret, LOGIN: 'x', PASSWORD: 'y' });
+  const { code, stdout, stderr } = await bash(script);
+  assert.is.not(code, 0);
+  assert.match(stderr, /Failed to connect|Couldn't connect/, stderr);
+  assert.is(stdout, '');
+});
+
+test("the README's sessions doctor example, after the README's own login (no Accept-Language), finds the session valid: no false language failure", async () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const doctorLine = readme.split('\n').find((l) => l.includes('npx tether sessions doctor --session-id-stdin'));
+  assert.ok(doctorLine, 'the README has a sessions doctor example');
+  // The login part of the flow (steps 1 and 2), then the session id on stdout.
+  const flow = readmeFlow();
+  const loginPart = flow.slice(0, flow.indexOf('# 3.')) + 'echo "$SID"\n';
+  const dataDir = mkdtempSync(join(tmpdir(), 'tether-readme-doctor-'));
+  const own = await startTestTether({ DATA_DIR: dataDir, SWEEP_INTERVAL: '0' });
+  let closed = false;
+  try {
+    const app = await newClient(own);
+    const user = await newUser(own);
+    const login = await bash(substitute(loginPart, { URL: own.url, CLIENT_ID: app.id, CLIENT_SECRET: app.secret, LOGIN: user.login, PASSWORD: user.password }));
+    assert.is(login.code, 0, login.stderr);
+    const sid = login.stdout.trim();
+    assert.is(sid.length, 80, login.stdout);
+    // PGlite is single-process: the embedded server is closed before the command line opens its directory.
+    if (!realStores) {
+      await own.close();
+      closed = true;
+    }
+    const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, SID: sid, LOG_LEVEL: 'warn', NO_COLOR: '1' };
+    if (realStores) env.JWT_SECRET = TEST_JWT_SECRET;
+    else for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET']) delete env[name];
+    const command = doctorLine!.replace('npx tether', `${process.execPath} bin/tether.js`).replace(/\s+#.*$/, '');
+    const doctor = await bash(command, env);
+    assert.not.match(doctor.stdout, /FAIL\s+language/, doctor.stdout);
+    assert.is(doctor.code, 0, `${doctor.stdout}\n${doctor.stderr}`);
+    assert.match(doctor.stdout, /verdict: valid/);
+    assert.match(doctor.stdout, /ok\s+language/);
+  } finally {
+    if (!closed) await own.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 test.run();
