@@ -46,9 +46,15 @@ export function eventLoopDelay(registry: Registry): { start(log?: Logger): () =>
           const cpuMs = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
           const cause = cpuMs >= (now - last) / 2 ? 'busy' : 'not_scheduled';
           stalls.inc({ cause });
-          if (log && now - loggedAt >= 1000) {
+          // A stall this process caused is a warning (at most a line a second); one where the host did not
+          // run it is the host's business (counted all the same), at debug, so a loaded laptop's terminal
+          // is not flooded.
+          const line = `[EVENT LOOP] stalled ${Math.round(delayMs)} ms (${cause === 'busy' ? 'this process was busy' : 'this process was not running: CPU taken by other processes'})`;
+          const fields = { stall_ms: Math.round(delayMs), cpu_ms: Math.round(cpuMs), cause };
+          if (cause === 'not_scheduled') log?.debug(fields, line);
+          else if (log && now - loggedAt >= 1000) {
             loggedAt = now;
-            log.warn({ stall_ms: Math.round(delayMs), cpu_ms: Math.round(cpuMs), cause }, `[EVENT LOOP] stalled ${Math.round(delayMs)} ms (${cause === 'busy' ? 'this process was busy' : 'this process was not running: CPU taken by other processes'})`);
+            log.warn(fields, line);
           }
         }
         last = now;

@@ -181,9 +181,11 @@ test('tether_event_loop_delay_seconds: sampled while serving; a 150 ms stall of 
   assert.ok(value(after.samples, 'tether_event_loop_delay_seconds_count') === bucket(after.samples, '+Inf'));
   // Counted and logged with its cause (busy: this process spun; on a crowded machine the spin itself may
   // be descheduled, then not_scheduled: either way one stall of 50 ms or more).
-  const stalls = value(after.samples, 'tether_event_loop_stalls_total', { cause: 'busy' }) + value(after.samples, 'tether_event_loop_stalls_total', { cause: 'not_scheduled' });
+  const busy = value(after.samples, 'tether_event_loop_stalls_total', { cause: 'busy' });
+  const stalls = busy + value(after.samples, 'tether_event_loop_stalls_total', { cause: 'not_scheduled' });
   assert.ok(stalls >= 1, 'the stall is counted');
-  assert.ok(t.logsMatching('[EVENT LOOP] stalled').some((l) => ['busy', 'not_scheduled'].includes(String(l.cause)) && Number(l.stall_ms) >= 100), 'logged with its cause');
+  // A stall this process caused is logged as a warning (one the host caused only at debug).
+  if (busy >= 1) assert.ok(t.logsMatching('[EVENT LOOP] stalled').some((l) => l.cause === 'busy' && l.level === 40), 'a busy stall is logged as a warning');
 });
 
 test('calls by method and outcome; the duration histogram', async () => {
