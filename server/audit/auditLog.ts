@@ -72,7 +72,7 @@ function insertBatch(sql: Sql, rows: Row[]) {
                          ${column('status')}::int[], ${column('error_code')}::text[], ${column('duration_ms')}::real[], ${column('user_id')}::bigint[],
                          ${column('client_id')}::text[], ${column('session_hash_prefix')}::text[], ${column('ip')}::text[], ${column('user_agent')}::text[],
                          ${column('reason')}::text[], ${column('target_id')}::text[], ${column('client_request_id')}::text[])
-    on conflict (event_id) do nothing`;
+    on conflict (event_id, at) do nothing`;
 }
 
 /** COPY's text format: NULL is \N; backslash, tab, newline and carriage return are escaped. */
