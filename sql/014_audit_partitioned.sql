@@ -18,6 +18,9 @@ declare
 begin
   -- Two instances running the maintenance at once: the second waits, then finds the tables made.
   perform pg_advisory_xact_lock(7460502);
+  -- Making a partition locks the parent: behind a long audit query, give up (and retry within the
+  -- hour: the days are made a week ahead) rather than hold every audit write queued behind us.
+  perform set_config('lock_timeout', '2s', true);
   while d <= last_day loop
     name := 'api_access_log_p' || to_char(d, 'YYYYMMDD');
     low := d::timestamp at time zone 'UTC';
@@ -40,6 +43,7 @@ declare
   dropped int := 0;
 begin
   perform pg_advisory_xact_lock(7460502);
+  perform set_config('lock_timeout', '2s', true);
   for part in
     select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid
      where i.inhparent = 'api_access_log'::regclass and c.relname ~ '^api_access_log_p[0-9]{8}$'

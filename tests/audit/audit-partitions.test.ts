@@ -17,7 +17,7 @@ import { startThrowawayPostgres } from '../support/throwaway.ts';
 import { auditQuery } from '../../server/stores/auditStore.ts';
 import { retention } from '../../server/audit/retention.ts';
 import { migrate } from '../../server/stores/migrate.ts';
-import type { Sql } from '../../server/stores/database.ts';
+import { openDatabase, type Sql } from '../../server/stores/database.ts';
 
 let t: TestTether;
 test.before(async () => {
@@ -109,38 +109,49 @@ test('admin.audit.query reads only the partitions its time range covers (EXPLAIN
 const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 const ROWS = 1_000_000;
 
-testIn(test, 'real', 'the migration converts an unpartitioned audit of 1M rows: every row kept, ids and sequence carried on', async () => {
-  const pg = await startThrowawayPostgres();
+/** Migrations before 014 on `sql`, `rows` audit rows, then 014: every row, its id and the sequence kept. */
+async function convert(sql: Sql, rows: number) {
   const before = await mkdtemp(join(tmpdir(), 'tether-sql-'));
-  const sql = postgres(pg.url, { onnotice: () => {}, max: 1 }) as unknown as Sql;
   try {
     // Every migration before 014: the audit as it was.
     for (const f of await readdir(SQL_DIR)) if (f < '014') await cp(join(SQL_DIR, f), join(before, f));
     await migrate(sql, before);
-    // Spread over the last 30 days, a few from a year ago, so the conversion makes partitions for the whole range.
-    await sql`
-      insert into api_access_log (event_id, at, request_id, method, status, error_code, duration_ms, user_id, client_id, reason, target_id, client_request_id)
-      select gen_random_uuid(), now() - (case when g % 100000 = 0 then interval '365 days' else interval '30 days' * (g::float8 / ${ROWS}) end),
-             'req-' || g, 'me', case when g % 10 = 0 then 401 else 200 end, case when g % 10 = 0 then 'SESSION_EXPIRED' end,
-             g % 50, g % 1000, 'client-' || (g % 7), null, 'target-' || g, 'crid-' || g
-        from generate_series(1, ${ROWS}) g`;
-    const sample = await sql`select * from api_access_log where id % 99991 = 0 order by id`;
-    const [{ max }] = await sql<{ max: string }[]>`select max(id)::text as max from api_access_log`;
+  } finally {
+    await rm(before, { recursive: true, force: true });
+  }
+  // Spread over the last 30 days, a few from a year ago, so the conversion makes partitions for the whole range.
+  await sql`
+    insert into api_access_log (event_id, at, request_id, method, status, error_code, duration_ms, user_id, client_id, reason, target_id, client_request_id)
+    select gen_random_uuid(), now() - (case when g % 100000 = 1 then interval '365 days' else interval '30 days' * (g::float8 / ${rows}) end),
+           'req-' || g, 'me', case when g % 10 = 0 then 401 else 200 end, case when g % 10 = 0 then 'SESSION_EXPIRED' end,
+           g % 50, g % 1000, 'client-' || (g % 7), null, 'target-' || g, 'crid-' || g
+      from generate_series(1, ${rows}) g`;
+  const step = Math.max(1, Math.floor(rows / 10) - 9);
+  const sample = await sql`select * from api_access_log where id % ${step} = 0 order by id`;
+  const [{ max }] = await sql<{ max: string }[]>`select max(id)::text as max from api_access_log`;
 
-    assert.equal(await migrate(sql, SQL_DIR), ['014_audit_partitioned.sql']);
+  assert.equal(await migrate(sql, SQL_DIR), ['014_audit_partitioned.sql']);
 
-    const [{ n }] = await sql<{ n: number }[]>`select count(*)::int as n from api_access_log`;
-    assert.is(n, ROWS);
-    const after = await sql`select * from api_access_log where id % 99991 = 0 order by id`;
-    assert.equal(after, sample);
-    // No row in the default partition: the conversion made a day for every day the table held.
-    const [{ d }] = await sql<{ d: number }[]>`select count(*)::int as d from api_access_log_default`;
-    assert.is(d, 0);
-    assert.ok((await partitions(sql)).length >= 38, 'days from a year ago plus the last 30 and the week ahead');
-    // The sequence carries on: a new row gets an id above every old one.
-    const [row] = await sql<{ id: string }[]>`
-      insert into api_access_log (event_id, at, request_id, method, status, duration_ms) values (gen_random_uuid(), now(), 'r', 'me', 200, 1) returning id::text`;
-    assert.ok(BigInt(row.id) > BigInt(max), `${row.id} > ${max}`);
+  const [{ n }] = await sql<{ n: number }[]>`select count(*)::int as n from api_access_log`;
+  assert.is(n, rows);
+  const after = await sql`select * from api_access_log where id % ${step} = 0 order by id`;
+  assert.ok(sample.length >= 10);
+  assert.equal(after, sample);
+  // No row in the default partition: the conversion made a day for every day the table held.
+  const [{ d }] = await sql<{ d: number }[]>`select count(*)::int as d from api_access_log_default`;
+  assert.is(d, 0);
+  assert.ok((await partitions(sql)).length >= 38, 'days from a year ago plus the last 30 and the week ahead');
+  // The sequence carries on: a new row gets an id above every old one.
+  const [row] = await sql<{ id: string }[]>`
+    insert into api_access_log (event_id, at, request_id, method, status, duration_ms) values (gen_random_uuid(), now(), 'r', 'me', 200, 1) returning id::text`;
+  assert.ok(BigInt(row.id) > BigInt(max), `${row.id} > ${max}`);
+}
+
+testIn(test, 'real', 'the migration converts an unpartitioned audit of 1M rows: every row kept, ids and sequence carried on; COPY still lands', async () => {
+  const pg = await startThrowawayPostgres();
+  const sql = postgres(pg.url, { onnotice: () => {}, max: 1 }) as unknown as Sql;
+  try {
+    await convert(sql, ROWS);
     // COPY into the parent routes rows to their partitions.
     await sql`copy api_access_log (event_id, at, request_id, method, status, duration_ms) from stdin`.writable().then(
       (stream) =>
@@ -155,7 +166,17 @@ testIn(test, 'real', 'the migration converts an unpartitioned audit of 1M rows: 
   } finally {
     await sql.end({ timeout: 5 });
     await pg.stop();
-    await rm(before, { recursive: true, force: true });
+  }
+});
+
+testIn(test, 'embedded', 'PGlite runs the same migration: an unpartitioned audit of 20k rows converted, every row kept', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tether-pglite-'));
+  const db = await openDatabase({ dataDir });
+  try {
+    await convert(db.sql, 20_000);
+  } finally {
+    await db.close();
+    await rm(dataDir, { recursive: true, force: true });
   }
 });
 
