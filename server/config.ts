@@ -9,6 +9,10 @@ export interface Config {
   port: number;
   /** Unset: embedded PostgreSQL (PGlite) under dataDir. */
   databaseUrl?: string;
+  /** A direct connection for LISTEN when databaseUrl goes through a pooler; defaults to databaseUrl. */
+  databaseListenUrl?: string;
+  /** Named prepared statements: off behind a transaction pooler (PgBouncer before 1.21 has none). */
+  databasePrepare: boolean;
   /** Unset: an in-process cache. */
   redisUrl?: string;
   dataDir: string;
@@ -178,6 +182,10 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const databaseListenUrl = url(env, 'DATABASE_LISTEN_URL', ['postgres:', 'postgresql:']);
+  if (databaseListenUrl && !databaseUrl) throw new ConfigError('DATABASE_LISTEN_URL is set without DATABASE_URL: it is the direct connection beside a pooled DATABASE_URL');
+  // A listen URL of its own says DATABASE_URL is a pooler: transaction pooling keeps no named statement.
+  const pooled = Boolean(databaseListenUrl && databaseListenUrl !== databaseUrl);
   const jwtSecret = env.JWT_SECRET || undefined;
   if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) {
     throw new ConfigError('JWT_SECRET is too short: expected at least 32 bytes (openssl rand -base64 48)');
@@ -203,6 +211,8 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     port,
     databaseUrl,
+    databaseListenUrl: databaseListenUrl ?? databaseUrl,
+    databasePrepare: oneOf(env, 'DATABASE_PREPARE', ['on', 'off'], pooled ? 'off' : 'on') === 'on',
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     dataDir: env.DATA_DIR || './data',
     jwtSecret,

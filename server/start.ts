@@ -11,7 +11,7 @@ import type { AnyMethod } from './rpc/method.ts';
 import type { Services } from './services.ts';
 import { buildServices, closeServices, StartAbandoned } from './buildServices.ts';
 import { tokenRoute } from './http/tokenRoute.ts';
-import { retention } from './audit/retention.ts';
+import { ensureAuditPartitions, retention } from './audit/retention.ts';
 import { sessionSweeper } from './sessions/sweeper.ts';
 import { metricsRoute } from './http/metricsRoute.ts';
 import { startMetricsServer, type MetricsServer } from './http/metricsServer.ts';
@@ -111,6 +111,8 @@ async function serveHttp(config: Config, log: Logger, services: Services, option
   // The common JSON-RPC call on Node's http directly; everything else through Koa (rpcTransport.ts says why).
   const serveRpc = rpcTransport(services, registry, trustedProxies(config.trustedProxies));
   const koa = app.callback();
+  // The audit's day partitions ahead, whether or not the background runs (retention makes them hourly).
+  await ensureAuditPartitions(services.db.sql).catch((err: Error) => log.warn({ err: err.message }, '[AUDIT PARTITIONS] not made; retention will retry'));
   const stopCounting = await startActiveSessionsCount(services);
   let metricsServer: MetricsServer | undefined;
   try {

@@ -48,6 +48,22 @@ test('METRICS_PORT, METRICS_HOST, METRICS_REFRESH_INTERVAL, STORE_STARTUP_TIMEOU
   assert.throws(() => loadConfig({ STORE_STARTUP_TIMEOUT: '0' }), (err: Error) => err instanceof ConfigError && err.message.startsWith('STORE_STARTUP_TIMEOUT='));
 });
 
+test('DATABASE_LISTEN_URL defaults to DATABASE_URL; a listen URL of its own (a pooler in front) turns named statements off', () => {
+  const direct = 'postgres://db:5432/tether';
+  const pooled = 'postgres://pgbouncer:6432/tether';
+  const plain = loadConfig({ DATABASE_URL: direct, JWT_SECRET: SECRET });
+  assert.is(plain.databaseListenUrl, direct);
+  assert.is(plain.databasePrepare, true);
+  const behind = loadConfig({ DATABASE_URL: pooled, DATABASE_LISTEN_URL: direct, JWT_SECRET: SECRET });
+  assert.is(behind.databaseListenUrl, direct);
+  assert.is(behind.databasePrepare, false);
+  assert.is(loadConfig({ DATABASE_URL: pooled, DATABASE_LISTEN_URL: direct, DATABASE_PREPARE: 'on', JWT_SECRET: SECRET }).databasePrepare, true);
+  assert.is(loadConfig({ DATABASE_URL: pooled, DATABASE_PREPARE: 'off', JWT_SECRET: SECRET }).databasePrepare, false);
+  assert.throws(() => loadConfig({ DATABASE_LISTEN_URL: direct }), (err: Error) => err instanceof ConfigError && /DATABASE_LISTEN_URL/.test(err.message));
+  assert.throws(() => loadConfig({ DATABASE_URL: direct, DATABASE_LISTEN_URL: 'http://x', JWT_SECRET: SECRET }), (err: Error) => /DATABASE_LISTEN_URL/.test(err.message));
+  assert.throws(() => loadConfig({ DATABASE_URL: direct, DATABASE_PREPARE: 'maybe', JWT_SECRET: SECRET }), (err: Error) => /DATABASE_PREPARE/.test(err.message));
+});
+
 test('empty strings count as unset', () => {
   const config = loadConfig({ PORT: '', SESSION_IDLE_TIMEOUT: '', LOG_LEVEL: '', FINGERPRINT_UA: '', DATABASE_URL: '', REDIS_URL: '' });
   assert.is(config.port, 8069);

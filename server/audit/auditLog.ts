@@ -86,7 +86,7 @@ function insertBatch(sql: Sql, rows: Row[]) {
                          ${column('client_id')}::text[], ${column('session_hash_prefix')}::text[], ${column('ip')}::text[], ${column('user_agent')}::text[],
                          ${column('reason')}::text[], ${column('target_id')}::text[], ${column('client_request_id')}::text[],
                          ${column('actor')}::text[])
-    on conflict (event_id) do nothing`;
+    on conflict (event_id, at) do nothing`;
 }
 
 /** COPY's text format: NULL is \N; backslash, tab, newline and carriage return are escaped. */

@@ -35,23 +35,31 @@ export interface AuditRow {
   actor: string | null;
 }
 
+/**
+ * The query for a filter, not yet run. The range on `at` prunes the audit's day partitions (sql/014):
+ * a query for one day reads that day's partition only (tests/audit/audit-partitions.test.ts EXPLAINs it).
+ */
+export function auditQuery(sql: Sql, f: AuditFilter) {
+  const all = sql`true`;
+  return sql<AuditRow[]>`
+    select id, at, request_id, method, status, error_code, reason, duration_ms, user_id, client_id, session_hash_prefix, ip, user_agent, target_id, client_request_id, actor
+      from api_access_log
+     where ${f.from ? sql`at >= ${f.from}` : all}
+       and ${f.to ? sql`at < ${f.to}` : all}
+       and ${f.userId !== undefined ? sql`user_id = ${f.userId}` : all}
+       and ${f.clientId !== undefined ? sql`client_id = ${f.clientId}` : all}
+       and ${f.method !== undefined ? sql`method = ${f.method}` : all}
+       and ${f.status === undefined ? all : f.status === 200 ? sql`status = 200` : sql`status = ${f.status} and status <> 200`}
+       and ${f.errorCode !== undefined ? sql`error_code = ${f.errorCode}` : all}
+       and ${f.after ? sql`(at, id) < (${f.after.at}, ${f.after.id})` : all}
+     order by at desc, id desc
+     limit ${f.limit}`;
+}
+
 export function auditStore(sql: Sql) {
   return {
     async query(f: AuditFilter): Promise<AuditRow[]> {
-      const all = sql`true`;
-      const rows = await sql<AuditRow[]>`
-        select id, at, request_id, method, status, error_code, reason, duration_ms, user_id, client_id, session_hash_prefix, ip, user_agent, target_id, client_request_id, actor
-          from api_access_log
-         where ${f.from ? sql`at >= ${f.from}` : all}
-           and ${f.to ? sql`at < ${f.to}` : all}
-           and ${f.userId !== undefined ? sql`user_id = ${f.userId}` : all}
-           and ${f.clientId !== undefined ? sql`client_id = ${f.clientId}` : all}
-           and ${f.method !== undefined ? sql`method = ${f.method}` : all}
-           and ${f.status === undefined ? all : f.status === 200 ? sql`status = 200` : sql`status = ${f.status} and status <> 200`}
-           and ${f.errorCode !== undefined ? sql`error_code = ${f.errorCode}` : all}
-           and ${f.after ? sql`(at, id) < (${f.after.at}, ${f.after.id})` : all}
-         order by at desc, id desc
-         limit ${f.limit}`;
+      const rows = await auditQuery(sql, f);
       return rows.map((r) => ({ ...r, id: Number(r.id), user_id: r.user_id === null ? null : Number(r.user_id) }));
     },
   };

@@ -100,21 +100,31 @@ async function typesReadOnce(sql: Sql, store?: { name: string; timeoutS: number 
   return sql;
 }
 
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { storeStartupTimeout?: number }, options: OpenOptions = {}): Promise<Database> {
+type DatabaseConfig = Pick<Config, 'databaseUrl' | 'dataDir'> & Partial<Pick<Config, 'databaseListenUrl' | 'databasePrepare'>> & { storeStartupTimeout?: number };
+
+export async function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Promise<Database> {
   if (config.databaseUrl) {
     const store = { name: storeName('PostgreSQL', 'DATABASE_URL', config.databaseUrl), timeoutS: config.storeStartupTimeout ?? 5 };
-    const sql = await typesReadOnce(postgres(config.databaseUrl, { ...quiet, max: 10, idle_timeout: 30, connect_timeout: 5, transform: { undefined: null } }) as unknown as Sql, store);
+    // Behind a transaction pooler (PgBouncer pool_mode=transaction) each statement may run on another
+    // server connection, so a statement prepared on one is unknown on the next: DATABASE_PREPARE=off
+    // sends every query unnamed (parsed each time, still parameterised).
+    const prepare = config.databasePrepare ?? true;
+    const sql = await typesReadOnce(postgres(config.databaseUrl, { ...quiet, max: 10, idle_timeout: 30, connect_timeout: 5, prepare, transform: { undefined: null } }) as unknown as Sql, store);
     // No types read: COPY's text needs none, and an unawaited read is what #1192 is about.
-    const copySql = postgres(config.databaseUrl, { ...quiet, max: 1, idle_timeout: 30, connect_timeout: 5, fetch_types: false }) as unknown as Sql;
+    const copySql = postgres(config.databaseUrl, { ...quiet, max: 1, idle_timeout: 30, connect_timeout: 5, prepare, fetch_types: false }) as unknown as Sql;
+    // LISTEN belongs to a session, which a transaction pooler does not keep: the follower listens on a
+    // direct connection (DATABASE_LISTEN_URL). The same URL: postgres.js's own listening connection.
+    const listenUrl = config.databaseListenUrl ?? config.databaseUrl;
+    const listenSql = listenUrl === config.databaseUrl ? sql : (postgres(listenUrl, { ...quiet, max: 1, connect_timeout: 5, fetch_types: false }) as unknown as Sql);
     return {
       sql,
       kind: 'postgres',
       async listen(channel, onPayload, onListen) {
-        await sql.listen(channel, onPayload, onListen);
+        await listenSql.listen(channel, onPayload, onListen);
       },
       copySql,
       async close() {
-        await Promise.all([sql.end({ timeout: 5 }), copySql.end({ timeout: 5 })]);
+        await Promise.all([sql.end({ timeout: 5 }), copySql.end({ timeout: 5 }), listenSql === sql ? undefined : listenSql.end({ timeout: 5 })]);
       },
     };
   }

@@ -17,11 +17,14 @@
 //   await pg.start();                               // again on the same data dir and port
 //   await pg.stop();                                // fast shutdown (pg_ctl stop -m fast), removes the dir
 //
+//   const bouncer = await startThrowawayPgbouncer(pg, 'db'); // pool_mode=transaction in front of pg's db
+//   bouncer.url                                     // postgres://postgres@127.0.0.1:<port>/db
+//
 // PostgreSQL refuses to run as root: when this process is root, initdb and postgres are spawned with
 // the uid/gid of the `postgres` system user (from /etc/passwd) and the temp dir is chown'ed to it.
 // Every wait is bounded; a server that does not answer in time fails the call with its log tail.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -353,6 +356,69 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
           await sleep(500);
         }
       }
+    },
+  };
+}
+
+// ---- PgBouncer ----
+
+/** Debian's pgbouncer, when installed (`apt-get install pgbouncer`; .ci/run installs it). */
+export const PGBOUNCER_BIN = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find((p) => existsSync(p));
+
+export interface ThrowawayPgbouncer {
+  /** postgres://postgres@127.0.0.1:<port>/<database>, pooled in transaction mode. */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** A pgbouncer in transaction pooling mode in front of `database` on a throwaway PostgreSQL (trust auth). */
+export async function startThrowawayPgbouncer(pg: ThrowawayPostgres, database: string, poolSize = 3): Promise<ThrowawayPgbouncer> {
+  if (!PGBOUNCER_BIN) throw new Error('pgbouncer is not installed');
+  hookExit();
+  // pgbouncer refuses to run as root: as root, it runs as the postgres user, like PostgreSQL.
+  const ids = postgresUser();
+  const dir = mkdtempSync(join(tmpdir(), 'tether-pgbouncer-'));
+  dirs.add(dir);
+  if (ids) chownSync(dir, ids.uid, ids.gid);
+  const logFile = join(dir, 'pgbouncer.log');
+  const port = await freePort();
+  writeFileSync(join(dir, 'userlist.txt'), '"postgres" ""\n');
+  writeFileSync(
+    join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `${database} = host=127.0.0.1 port=${pg.port} dbname=${database} user=postgres`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${join(dir, 'userlist.txt')}`,
+      'pool_mode = transaction',
+      `default_pool_size = ${poolSize}`,
+      'max_client_conn = 200',
+      // postgres.js sends these at startup; a pooler cannot keep per-client settings.
+      'ignore_startup_parameters = extra_float_digits,options',
+    ].join('\n') + '\n',
+  );
+  const child = launch(PGBOUNCER_BIN, [join(dir, 'pgbouncer.ini')], logFile, ids);
+  const answers = () =>
+    new Promise<boolean>((resolve) => {
+      const socket = net.createConnection({ host: '127.0.0.1', port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+  await until(`pgbouncer on ${port}`, READY_TIMEOUT_MS, answers, child, logFile);
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/${database}`,
+    port,
+    async stop() {
+      await terminate(child, 'SIGINT');
+      rmSync(dir, { recursive: true, force: true });
+      dirs.delete(dir);
     },
   };
 }
