@@ -7,15 +7,14 @@
 // single-process, so a server on the same DATA_DIR is closed before the command line runs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { realStores, startTestTether, TEST_JWT_SECRET, type TestTether } from './support/tether.ts';
 import { clientHeaders, tokenFor, unique } from './support/fixtures.ts';
 import { testIn } from './support/modes.ts';
+import { runProcess } from './support/child.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'tether-cli-operator-'));
 const ACTOR = `cli:${userInfo().username}`;
 
@@ -33,23 +32,8 @@ interface Run {
   stderr: string;
 }
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    // 120 s: an embedded CLI run (PGlite start) took over 30 s on a loaded 2-core machine.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
-}
+// 120 s: an embedded CLI run (PGlite start) took over 30 s on a loaded 2-core machine.
+const run = (file: string, args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<Run> => runProcess(file, args, env, stdin, 120_000);
 const cli = (args: string[], stdin = '', env = cliEnv) => run(process.execPath, ['bin/tether.js', ...args], env, stdin);
 const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
 

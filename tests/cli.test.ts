@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { realStores, startTestTether, TEST_JWT_SECRET, type TestTether } from './support/tether.ts';
 import { clientHeaders, tokenFor, unique } from './support/fixtures.ts';
 import { FIGURES, testIn } from './support/modes.ts';
+import { runCli } from './support/child.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'tether-cli-'));
@@ -25,23 +26,8 @@ interface Run {
   stderr: string;
 }
 
-function cli(args: string[], stdin = '', env: NodeJS.ProcessEnv = cliEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/tether.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    // 120 s: an embedded CLI run (PGlite start) took over 30 s on a loaded 2-core machine.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
-}
+// 120 s: an embedded CLI run (PGlite start) took over 30 s on a loaded 2-core machine.
+const cli = (args: string[], stdin = '', env: NodeJS.ProcessEnv = cliEnv): Promise<Run> => runCli(args, env, stdin, 120_000);
 
 const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
 

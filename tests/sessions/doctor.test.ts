@@ -8,19 +8,18 @@
 // Real mode: the same, on the shared PostgreSQL and Redis (no sweeper here: it would end others' sessions).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realStores, startTestTether, TEST_JWT_SECRET, type TestTether } from '../support/tether.ts';
+import { runCli } from '../support/child.ts';
 import { testIn } from '../support/modes.ts';
 import { LANG, UA, loggedIn } from '../support/fixtures.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
 import { openDatabase } from '../../server/stores/database.ts';
 import { createClient } from 'redis';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 const mainDir = mkdtempSync(join(tmpdir(), 'tether-doctor-'));
 const idleDir = mkdtempSync(join(tmpdir(), 'tether-doctor-idle-'));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -39,20 +38,8 @@ function cli(args: string[], env: Record<string, string>): Promise<Run> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, LOG_LEVEL: 'warn', NO_COLOR: '1' };
   if (realStores) childEnv.JWT_SECRET = TEST_JWT_SECRET;
   else for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET']) delete childEnv[name];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/tether.js', ...args], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    // 120 s: an embedded CLI run (PGlite start, migrations check) took over 30 s on a loaded 2-core machine.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  // 120 s: an embedded CLI run (PGlite start, migrations check) took over 30 s on a loaded 2-core machine.
+  return runCli(args, childEnv, '', 120_000);
 }
 
 /**

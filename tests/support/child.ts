@@ -85,10 +85,10 @@ export interface CliRun {
 
 export const showRun = (r: CliRun) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
 
-/** `node bin/tether.js <args>`; killed (code null) if it has not finished after a generous bound. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv, stdin = '', boundMs = 60_000): Promise<CliRun> {
+/** Runs `file args` in the repository, stdin written and closed; killed (code null) if it has not finished after a generous bound. */
+export function runProcess(file: string, args: string[], env: NodeJS.ProcessEnv, stdin = '', boundMs = 60_000): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/tether.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
     children.add(child);
     let stdout = '';
     let stderr = '';
@@ -103,6 +103,10 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, stdin = '', bound
     child.stdin.end(stdin);
   });
 }
+
+/** `node bin/tether.js <args>`; killed (code null) if it has not finished after a generous bound. */
+export const runCli = (args: string[], env: NodeJS.ProcessEnv, stdin = '', boundMs = 60_000): Promise<CliRun> =>
+  runProcess(process.execPath, ['bin/tether.js', ...args], env, stdin, boundMs);
 
 /** One JSON-RPC call on /jsonrpc. */
 export async function rpcAt(url: string, method: string, params: Record<string, unknown>, headers: Record<string, string>): Promise<{ status: number; body: any }> {
