@@ -6,6 +6,8 @@
 // Real child processes (`node bin/tether.js`) on the stores the environment names; PGlite is
 // single-process, so a server on the same DATA_DIR is closed before the command line runs.
 import { test } from 'uvu';
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
@@ -14,6 +16,7 @@ import { realStores, startTestTether, TEST_JWT_SECRET, type TestTether } from '.
 import { clientHeaders, tokenFor, unique } from './support/fixtures.ts';
 import { testIn } from './support/modes.ts';
 import { runProcess } from './support/child.ts';
+import { startThrowawayRedis } from './support/throwaway.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tether-cli-operator-'));
 const ACTOR = `cli:${userInfo().username}`;
@@ -51,8 +54,8 @@ function usage(r: Run, message: string, pointer: string) {
   assert.is(r.stdout, '');
 }
 
-async function withServer<T>(dir: string, work: (t: TestTether) => Promise<T>): Promise<T> {
-  const t = await startTestTether({ DATA_DIR: dir });
+async function withServer<T>(dir: string, work: (t: TestTether) => Promise<T>, extra: Record<string, string> = {}): Promise<T> {
+  const t = await startTestTether({ DATA_DIR: dir, ...extra });
   try {
     return await work(t);
   } finally {
@@ -60,8 +63,31 @@ async function withServer<T>(dir: string, work: (t: TestTether) => Promise<T>): 
   }
 }
 
-test.after(() => {
+// The demo tests, on real stores, get a database and a Redis of their own: the user `demo`
+// is one per database, and cli.test.ts makes and resets it on the shared one at the same time.
+let demoStores: Record<string, string> = {};
+let dropDemoDatabase = async () => {};
+test.before(async () => {
+  if (!realStores) return;
+  const name = `cli_demo_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(process.env.DATABASE_URL as string, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const db = new URL(process.env.DATABASE_URL as string);
+  db.pathname = `/${name}`;
+  // A Redis of its own too: user:<id> keys are per database, and this database's ids start at 1.
+  const redis = await startThrowawayRedis();
+  demoStores = { DATABASE_URL: db.toString(), REDIS_URL: redis.url };
+  dropDemoDatabase = async () => {
+    await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+    await admin.end({ timeout: 5 });
+    await redis.stop();
+  };
+});
+const demoEnvFor = (dir: string) => envFor(dir, demoStores);
+
+test.after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
+  await dropDemoDatabase();
 });
 
 test('per-command help: `tether users add --help` prints that command, `tether clients --help` its group; no store opened', async () => {
@@ -190,7 +216,7 @@ test('every operator change is audited: an api_access_log row with actor cli:<os
 
 test('demo never resets a password silently: without the kept password it changes nothing (exit 1); --reset-password does, and says so', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tether-cli-demo-'));
-  const env = envFor(dir);
+  const env = demoEnvFor(dir);
   try {
     let first = await cli(['demo', '--json'], '', env);
     if (realStores && first.code === 1) first = await cli(['demo', '--reset-password', '--json'], '', env); // a demo user from an earlier run
@@ -209,7 +235,7 @@ test('demo never resets a password silently: without the kept password it change
     await withServer(dir, async (t) => {
       const headers = clientHeaders(await tokenFor(t, { id: made.client_id, secret: made.client_secret }));
       assert.ok((await t.rpc('users.login', { login: 'demo', password: made.password }, headers)).body.result?.session_id, 'the old password still works');
-    });
+    }, demoStores);
     const reset = ok(await cli(['demo', '--reset-password', '--json'], '', env));
     assert.is(reset.created.password_reset, true);
     assert.is.not(reset.password, made.password);
@@ -221,7 +247,7 @@ test('demo never resets a password silently: without the kept password it change
 
 test('demo replaces a kept client that lost its admin scope, and revokes the one it replaces', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tether-cli-demo-'));
-  const env = envFor(dir);
+  const env = demoEnvFor(dir);
   try {
     let first = await cli(['demo', '--json'], '', env);
     if (realStores && first.code === 1) first = await cli(['demo', '--reset-password', '--json'], '', env);
@@ -249,10 +275,10 @@ testIn(test, 'real', "demo on real stores beside an embedded DATA_DIR: each stor
     assert.is(embedded.credentials_file, join(dir, 'demo-credentials.json'));
     const before = readFileSync(embedded.credentials_file, 'utf8');
 
-    let real = await cli(['demo', '--json'], '', envFor(dir));
-    if (real.code === 1) real = await cli(['demo', '--reset-password', '--json'], '', envFor(dir));
+    let real = await cli(['demo', '--json'], '', demoEnvFor(dir));
+    if (real.code === 1) real = await cli(['demo', '--reset-password', '--json'], '', demoEnvFor(dir));
     const onReal = ok(real);
-    const { hostname, port, pathname } = new URL(process.env.DATABASE_URL!);
+    const { hostname, port, pathname } = new URL(demoStores.DATABASE_URL);
     assert.is(onReal.credentials_file, join(dir, `demo-credentials.${hostname}-${port || '5432'}-${pathname.slice(1)}.json`));
     assert.is(readFileSync(embedded.credentials_file, 'utf8'), before, "the embedded store's file is untouched");
     assert.is.not(onReal.client_id, embedded.client_id);

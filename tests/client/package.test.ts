@@ -99,7 +99,7 @@ export async function typed(): Promise<number> {
   await client.call('agents.list', { limit: 'ten' });
   // @ts-expect-error: the user has no such field
   me.user.no_such_field;
-  return page.total + new TetherError('x', { code: 0, errorCode: 'X', status: 0 }).status;
+  return page.items.length + new TetherError('x', { code: 0, errorCode: 'X', status: 0 }).status;
 }
 `,
   );
