@@ -230,6 +230,8 @@ test('cache key deleted and PostgreSQL last_activity older than the idle timeout
 test('security token missing in the row (cache key dropped): Session token required, logged with the seed marker', async () => {
   const s = await loggedIn(t);
   await setRowToken(t, s.sessionId, null);
+  // The change log marks the entry stale; once applied, the next call reads the row.
+  await t.services.changes.sync();
 
   const res = await s.call('me');
   assertError(res, 'SESSION_TOKEN_REQUIRED', 'Session token required');
@@ -248,7 +250,7 @@ test('security token missing in the row (cache key dropped): Session token requi
   assert.is(row.logout_at, null);
   // The miss restored the entry from the row (the cache write is off the request path: poll for it),
   // and it carries the row's missing token, not an invented one.
-  const raw = await eventually(() => t.services.cache.get(keyOf(s.sessionId)), (v) => v !== null);
+  const raw = await eventually(() => t.services.cache.get(keyOf(s.sessionId)), (v) => v?.startsWith('{') === true);
   assert.ok(raw !== null, 'the miss restored the cache entry from the row');
   assert.is(JSON.parse(raw).tok, null, 'the cached entry carries no token either');
   assertError(await s.call('me'), 'SESSION_TOKEN_REQUIRED', 'Session token required');
@@ -279,6 +281,7 @@ test('a tampered security token in the row: Invalid session token', async () => 
   const tampered = original.slice(0, at) + (original[at] === 'A' ? 'B' : 'A') + original.slice(at + 1);
   assert.is.not(tampered, original);
   await setRowToken(t, s.sessionId, tampered);
+  await t.services.changes.sync();
 
   const res = await s.call('me');
   assertError(res, 'SESSION_TOKEN_INVALID', 'Invalid session token');
@@ -290,7 +293,7 @@ test('a tampered security token in the row: Invalid session token', async () => 
   assert.is(row.is_active, true);
   assert.is(row.end_reason, null);
   assert.is(row.logout_at, null);
-  const raw = await eventually(() => t.services.cache.get(keyOf(s.sessionId)), (v) => v !== null);
+  const raw = await eventually(() => t.services.cache.get(keyOf(s.sessionId)), (v) => v?.startsWith('{') === true);
   assert.ok(raw !== null, 'the miss restored the cache entry from the row');
   assert.is(JSON.parse(raw).tok, tampered, 'the cached entry holds the row\'s token as it is');
 });
