@@ -58,6 +58,11 @@ export function changeLog(deps: { sql: Sql; cache: Cache; log: Logger; tombstone
   const pollMs = deps.pollMs ?? 1000;
   let known = 0;
   let behindSince = 0;
+  // This instance's own changes, counted before their catch-up: until a catch-up that began after a
+  // change has succeeded, the cache is behind it, even while its position is not known yet (the read
+  // of the log's head can itself be slow or failing, and a change is answered after at most 2 s).
+  let changes = 0;
+  let applied = 0;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -72,6 +77,7 @@ export function changeLog(deps: { sql: Sql; cache: Cache; log: Logger; tombstone
    * applies it, batch by batch.
    */
   async function catchUp(): Promise<void> {
+    const upTo = changes;
     known = Math.max(known, await readHead());
     let at = await cache.position();
     for (;;) {
@@ -83,6 +89,7 @@ export function changeLog(deps: { sql: Sql; cache: Cache; log: Logger; tombstone
       at = await cache.applyLog(rows.map((r) => writeOf(r, tombstoneSeconds)), head);
       if (rows.length < BATCH) break;
     }
+    applied = Math.max(applied, upTo);
     if (behindSince) {
       log.info({ position: known, behind_ms: Date.now() - behindSince }, '[CACHE CAUGHT UP] the cache has applied the change log again');
       behindSince = 0;
@@ -115,6 +122,7 @@ export function changeLog(deps: { sql: Sql; cache: Cache; log: Logger; tombstone
 
   /** After a change this instance committed: the cache has it before the change is answered. Never fails the change. */
   async function afterChange(): Promise<void> {
+    changes++;
     let timeout: NodeJS.Timeout | undefined;
     const limit = new Promise<void>((resolve) => (timeout = setTimeout(resolve, 2000)));
     await Promise.race([sync().catch(() => {}), limit]);
@@ -128,7 +136,7 @@ export function changeLog(deps: { sql: Sql; cache: Cache; log: Logger; tombstone
    */
   async function lookup(sessionKey: string | undefined, idleSeconds: number, userKeyPrefix: string, keys: string[]): Promise<Lookup | undefined> {
     const looked = await cache.lookup(sessionKey, idleSeconds, userKeyPrefix, keys, known);
-    if (!looked.behind) return looked;
+    if (!looked.behind && applied >= changes) return looked;
     deps.onBehind?.();
     try {
       await sync();
@@ -136,7 +144,7 @@ export function changeLog(deps: { sql: Sql; cache: Cache; log: Logger; tombstone
       return undefined;
     }
     const again = await cache.lookup(sessionKey, idleSeconds, userKeyPrefix, keys, known);
-    return again.behind ? undefined : again;
+    return again.behind || applied < changes ? undefined : again;
   }
 
   return {
