@@ -124,6 +124,6 @@ export const requireSession =
     }
     // A refusal here undoes the lookup's slide (requireJwt does it for every refusal before the handler).
     checkSecurityToken(ctx, found);
-    ctx.services.sessions.keepAlive(found);
+    // No keep-alive here: the scope and admin checks come after; decoratorsFor makes it once the handler is reached.
     return inner(params, Object.assign(ctx, { user: userOf(found), session: { ...found, prefix: prefixOf(sessionId) } }));
   };

@@ -53,6 +53,10 @@ export function decoratorsFor(requires: Requirements): (inner: Handler<unknown, 
   return (inner) => {
     const reached: Handler<unknown, unknown> = (params, ctx) => {
       ctx.reachedHandler = true;
+      // Only a call every check accepted keeps its session alive: a refused one writes no last activity,
+      // so the undo of its slide (requireJwt) puts the TTL back where it was.
+      const session = (ctx as Partial<SessionContext>).session;
+      if (session) ctx.services.sessions.keepAlive(session);
       return inner(params, ctx);
     };
     let h = (bearer ? reached : inner) as AnyHandler;

@@ -104,4 +104,33 @@ test('an admin-scoped client but a non-admin user: refused, the session not kept
   assert.ok((await ttlBackUnder(s, before)) <= before, 'a refused call slid the session');
 });
 
+// A keep-alive (last_activity written to PostgreSQL and the entry's `la`) falls due once a minute at
+// this idle time (idle / 10). A refusal must not make it either: else the undo above would read the new
+// `la` and put the TTL back at IDLE, and PostgreSQL would say the session was used.
+for (const [name, refuse, code] of [
+  ['missing scope', (s: Session) => s.call('admin.stats'), 'FORBIDDEN'],
+  ['non-admin user', (s: Session) => s.call('admin.stats'), 'FORBIDDEN'],
+  ['fingerprint mismatch', (s: Session) => s.call('me', {}, { 'user-agent': 'Thief/1.0' }), 'SESSION_INVALID'],
+] as const) {
+  test(`a ${name} on a session with a keep-alive due: refused, neither last_activity nor the TTL moved`, async () => {
+    const s = name === 'non-admin user' ? await loggedIn(t, { scopes: ['admin'] }) : await loggedIn(t);
+    const key = cacheKeyOf(hashOf(s.sessionId));
+    const entry = JSON.parse((await t.services.cache.get(key))!) as { la: number };
+    entry.la -= 120;
+    await t.services.cache.set(key, JSON.stringify(entry), IDLE - 120);
+    const [row] = await t.services.db.sql<{ last_activity: Date }[]>`select last_activity from api_sessions where session_hash = ${hashOf(s.sessionId)}`;
+    const res = await refuse(s);
+    assert.is(res.body?.error?.data?.error_code, code, JSON.stringify(res.body));
+    const ttl = await ttlBackUnder(s, IDLE - 120);
+    assert.ok(ttl <= IDLE - 120, `${name}: TTL back at ${ttl}: the refused call kept the session alive`);
+    assert.is((JSON.parse((await t.services.cache.get(key))!) as { la: number }).la, entry.la, `${name}: the entry's last activity moved`);
+    // (PostgreSQL's last_activity is written off the call's path, in whole seconds after the login's.)
+    const [after] = await t.services.db.sql<{ last_activity: Date }[]>`select last_activity from api_sessions where session_hash = ${hashOf(s.sessionId)}`;
+    assert.is(after.last_activity.getTime(), row.last_activity.getTime(), `${name}: last_activity was written by a refused call`);
+    assert.ok((await s.call('me')).body?.result, 'the owner\'s good call is accepted');
+    const la = (JSON.parse((await t.services.cache.get(key))!) as { la: number }).la;
+    assert.ok(la >= entry.la + 119, `the good call made the keep-alive that was due (la ${entry.la} -> ${la})`);
+  });
+}
+
 test.run();
