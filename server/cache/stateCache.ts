@@ -19,8 +19,10 @@ export type TokenState = 'ok' | 'revoked';
 
 export const USER_PREFIX = 'user:';
 export const userKey = (id: number | string): string => `${USER_PREFIX}${id}`;
-export const clientKey = (id: string): string => `client:${id}`;
-export const tokenKey = (jti: string): string => `token:${jti}`;
+export const CLIENT_PREFIX = 'client:';
+export const TOKEN_PREFIX = 'token:';
+export const clientKey = (id: string): string => `${CLIENT_PREFIX}${id}`;
+export const tokenKey = (jti: string): string => `${TOKEN_PREFIX}${jti}`;
 
 /** State keys live an hour; a key that runs out is filled again from PostgreSQL. */
 export const STATE_TTL = 3600;
