@@ -259,6 +259,9 @@ export async function redisCache(target: RedisTarget, log: Logger, origin = 'def
   /** Where a key is read: its one home (a state key's copy in the first group). */
   const home = (key: string) => homes(key)[0];
   const each = async (key: string, write: (k: string) => Promise<boolean>) => (await Promise.all(homes(key).map(write))).some(Boolean);
+  /** A state key's copy in `near`'s group (the group whose lookup missed it), or every copy. */
+  const nearTo = (key: string, near: string | undefined) => (near && isReplicated(key) && near.startsWith(SESSION_PREFIX) ? [tags[sessionGroup(near)] + key] : homes(key));
+  const any = async (keys: string[], write: (k: string) => Promise<boolean>) => (await Promise.all(keys.map(write))).some(Boolean);
 
   // A failed command tells the connection (a cluster looks for a new master), and is retried once
   // when the cluster said the slot is moving or the cluster is changing: TRYAGAIN, CLUSTERDOWN, or a
@@ -307,7 +310,7 @@ export async function redisCache(target: RedisTarget, log: Logger, origin = 'def
     async set(key, value, ttlSeconds) {
       await Promise.all(homes(key).map((k) => send(() => client.set(k, value, { expiration: expiry(ttlSeconds) }))));
     },
-    setIfAbsent: (key, value, ttlSeconds) => each(key, async (k) => (await send(() => client.set(k, value, { condition: 'NX', expiration: expiry(ttlSeconds) }))) === 'OK'),
+    setIfAbsent: (key, value, ttlSeconds, near) => any(nearTo(key, near), async (k) => (await send(() => client.set(k, value, { condition: 'NX', expiration: expiry(ttlSeconds) }))) === 'OK'),
     setIfLive: (key, value, ttlSeconds) => each(key, async (k) => (await run('setIfLive', [k], [value, seconds(ttlSeconds)])) === 1),
     expireIfLive: (key, ttlSeconds) => each(key, async (k) => (await run('expireIfLive', [k], [seconds(ttlSeconds)])) === 1),
     async lookup(sessionKey, idleSeconds, userKeyPrefix, keys, known) {
@@ -321,7 +324,7 @@ export async function redisCache(target: RedisTarget, log: Logger, origin = 'def
       return { behind: false, session: text(1), user: text(2), values: keys.map((_, i) => text(i + 3)) };
     },
     restore: (key, value, ttlSeconds, pos) => each(key, async (k) => (await run('restore', [k], [value, seconds(ttlSeconds), String(pos)])) === 1),
-    replace: (key, expected, value, ttlSeconds) => each(key, async (k) => (await run('replace', [k], [expected, value, seconds(ttlSeconds)])) === 1),
+    replace: (key, expected, value, ttlSeconds, near) => any(nearTo(key, near), async (k) => (await run('replace', [k], [expected, value, seconds(ttlSeconds)])) === 1),
     /** The lowest position of any group: what the follower must apply from so every group has it all. */
     async position() {
       return Math.min(...(await Promise.all(positionKeys.map(positionOf))));

@@ -9,15 +9,16 @@
 // - a master SIGKILLed under load from both instances and its replica promoted by the cluster: calls
 //   during the failover get 200 or 503, an ended session is never accepted, and no call sent after
 //   the promotion completed fails.
-// - the whole cluster down: PostgreSQL answers (/readyz "degraded"); back up, the cache serves again.
+// - the whole cluster down: PostgreSQL answers (/readyz "degraded"), a new instance starts degraded;
+//   back up, the cache serves again on every instance.
 // A redis-server without cluster support fails start: this file fails, it never skips.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loggedIn } from '../support/fixtures.ts';
-import { cacheLookups, placeOf, sessionWhere, startClusterPair, type ClusterPair } from '../support/clusterPair.ts';
+import { cacheLookups, clusterEnv, placeOf, sessionWhere, startClusterPair, type ClusterPair } from '../support/clusterPair.ts';
 import type { TopologyNode } from '../support/redisCluster.ts';
-import { callAt, eventually, fmt, sleep, startLoad, tally } from '../faults/load.ts';
-import type { TestTether } from '../support/tether.ts';
+import { callAt, eventually, fmt, startLoad, tally } from '../faults/load.ts';
+import { startTestTether, type TestTether } from '../support/tether.ts';
 
 let pair: ClusterPair;
 let a: TestTether;
@@ -158,7 +159,7 @@ test('a master SIGKILLed under load on both instances: 200 or 503 during the fai
   assert.is(later.hit - before.hit, inShard.length * 2, `answered from the cache: ${JSON.stringify({ before, later })}`);
 });
 
-test('the whole cluster down: PostgreSQL answers and /readyz says degraded; back up, the cache serves again', async () => {
+test('the whole cluster down: PostgreSQL answers and /readyz says degraded, an instance starts degraded; back up, the cache serves again', async () => {
   const s = await loggedIn(a);
   const ended = await loggedIn(b);
   assert.is((await on(a, ended, 'users.logout')).body?.result?.logged_out, true);
@@ -172,9 +173,21 @@ test('the whole cluster down: PostgreSQL answers and /readyz says degraded; back
   }
   const later = await loggedIn(a); // a login without the cache works, and its end too
   assert.is((await on(b, later, 'users.logout')).body?.result?.logged_out, true);
-  await Promise.all(pair.cluster.ports.map((p) => pair.cluster.node(p).start()));
-  await pair.cluster.waitHealthy(30_000);
-  assert.ok(await eventually(20_000, async () => (await Promise.all([a, b].map(readyz))).every((r) => r.status === 200 && r.body.status === 'ok')), 'ready again');
+  // A third instance started now: it starts (degraded, within a second of trying), and answers from PostgreSQL.
+  const c = await startTestTether(clusterEnv(pair.pg, pair.cluster));
+  try {
+    assert.ok(c.logsMatching('Redis Cluster at REDIS_CLUSTER_NODES').some((l) => String(l.msg).includes('unreachable at start')), 'the degraded start is logged');
+    assert.is((await readyz(c)).body.status, 'degraded');
+    assert.is((await on(c, s)).status, 200);
+    assert.is(codeOf(await on(c, later)), 'SESSION_REQUIRED');
+    await Promise.all(pair.cluster.ports.map((p) => pair.cluster.node(p).start()));
+    await pair.cluster.waitHealthy(30_000);
+    assert.ok(await eventually(20_000, async () => (await Promise.all([a, b, c].map(readyz))).every((r) => r.status === 200 && r.body.status === 'ok')), 'ready again, the late starter too');
+    assert.is((await on(c, s)).status, 200);
+    assert.is(codeOf(await on(c, later)), 'SESSION_REQUIRED');
+  } finally {
+    await c.close();
+  }
   for (let round = 0; round < 3; round++) {
     for (const x of [a, b]) {
       assert.is((await on(x, s)).status, 200);
@@ -186,7 +199,6 @@ test('the whole cluster down: PostgreSQL answers and /readyz says degraded; back
   for (const x of [a, b]) assert.is((await on(x, s)).status, 200);
   const after = await cacheLookups(a, b);
   assert.is(after.hit - before.hit, 2, 'answered from the cache again');
-  await sleep(0);
 });
 
 test.run();

@@ -34,7 +34,7 @@ async function until(what: string, ms: number, check: () => boolean | Promise<bo
   for (const end = Date.now() + ms; !(await check()); await sleep(20)) if (Date.now() > end) assert.unreachable(`not within ${ms} ms: ${what}`);
 }
 
-test('both instances run on the cluster: /readyz ok, and a session entry lives in its group, on the master of its tag\'s slot', async () => {
+test('both instances run on the cluster: /readyz ok, a session entry lives in its group on the master of its tag\'s slot, with its state copies and its group\'s position', async () => {
   for (const t of [a, b]) {
     assert.is(t.services.cache.kind, 'redis');
     const ready = await fetch(t.url + '/readyz');
@@ -52,6 +52,13 @@ test('both instances run on the cluster: /readyz ok, and a session entry lives i
   const keys = (await pair.cluster.cli(master.port, 'keys', `${place.tag}*`)).split('\n').filter(Boolean);
   assert.ok(keys.some((k) => k.startsWith(`${place.tag}cache:pos:`)), keys.join(' '));
   assert.ok(keys.includes(`${place.tag}user:${s.user.id}`), keys.join(' '));
+  // A state key read from PostgreSQL after a miss (the new token's) is filled in the calling session's
+  // group only: the other groups fill their own copy when a call there misses it.
+  const jti = JSON.parse(Buffer.from(s.token.split('.')[1], 'base64url').toString()).jti as string;
+  assert.is((await pair.cluster.cli(master.port, 'exists', `${place.tag}token:${jti}`)).trim(), '1', 'the token filled in the session\'s group');
+  const otherTag = CLUSTER_TAGS[(place.group + 1) % CLUSTER_TAGS.length];
+  const otherMaster = (await pair.cluster.shardOf(keySlot(otherTag))).master;
+  assert.is((await pair.cluster.cli(otherMaster.port, 'exists', `${otherTag}token:${jti}`)).trim(), '0', 'and not in another group');
 });
 
 test('the whole lifecycle across the two instances, under load on both: every change refused on the other at its next call, no loaded call fails', async () => {
