@@ -8,7 +8,7 @@
 // A redis-server without cluster support fails start: this file fails, it never skips.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loggedIn } from '../support/fixtures.ts';
+import { clientHeaders, loggedIn, tokenFor } from '../support/fixtures.ts';
 import { cacheLookups, placeOf, sessionWhere, startClusterPair, type ClusterPair } from '../support/clusterPair.ts';
 import { callAt, fmt, sleep, startLoad, tally, type Outcome } from '../faults/load.ts';
 import type { TestTether } from '../support/tether.ts';
@@ -52,9 +52,12 @@ test('both instances run on the cluster: /readyz ok, a session entry lives in it
   const keys = (await pair.cluster.cli(master.port, 'keys', `${place.tag}*`)).split('\n').filter(Boolean);
   assert.ok(keys.some((k) => k.startsWith(`${place.tag}cache:pos:`)), keys.join(' '));
   assert.ok(keys.includes(`${place.tag}user:${s.user.id}`), keys.join(' '));
-  // A state key read from PostgreSQL after a miss (the new token's) is filled in the calling session's
-  // group only: the other groups fill their own copy when a call there misses it.
-  const jti = JSON.parse(Buffer.from(s.token.split('.')[1], 'base64url').toString()).jti as string;
+  // A state key read from PostgreSQL after a miss (a second token's, first used with the session) is
+  // filled in the calling session's group only: the other groups fill their own copy when a call
+  // there misses it. (A call without a session, like the login, fills every group's.)
+  const second = await tokenFor(a, s.client);
+  assert.is((await on(b, { sessionId: s.sessionId, headers: clientHeaders(second) })).status, 200);
+  const jti = JSON.parse(Buffer.from(second.split('.')[1], 'base64url').toString()).jti as string;
   assert.is((await pair.cluster.cli(master.port, 'exists', `${place.tag}token:${jti}`)).trim(), '1', 'the token filled in the session\'s group');
   const otherTag = CLUSTER_TAGS[(place.group + 1) % CLUSTER_TAGS.length];
   const otherMaster = (await pair.cluster.shardOf(keySlot(otherTag))).master;
