@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE := node --import tsx --conditions=tether-source
 DEPS := node_modules/.package-lock.json
 
-.PHONY: run build test typecheck migrate bench bench-short bench-ends bench-cluster bench-embedded-memory fuzz clean
+.PHONY: run build test typecheck migrate bench bench-short bench-ends bench-cluster bench-embedded-memory capacity fuzz clean
 
 # Installs from the lockfile when node_modules is missing or older than the lockfile.
 $(DEPS): package-lock.json
@@ -51,6 +51,13 @@ bench: $(BUILT) WRK
 
 bench-short: $(BUILT) WRK
 	BENCH_SHORT=1 $(PIN) $(NODE) bench/run.ts
+
+# The capacity model (bench/capacity.ts): the README's "Scaling out" table, computed from a bench
+# results file (RESULTS, default bench/results/latest.json, which a full `make bench` writes), printed
+# and written between the README's capacity markers.
+RESULTS ?= bench/results/latest.json
+capacity: $(DEPS)
+	$(NODE) bench/capacity.ts $(RESULTS) --write-readme
 
 # What an end costs for a user with 200k ended sessions, beside a user with none (bench/endsCost.ts).
 bench-ends: $(DEPS)

@@ -258,6 +258,24 @@ async function tableCounts(world: BenchWorld) {
   return Object.fromEntries(rows.map((r) => [r.relname, { ins: r.ins, upd: r.upd }]));
 }
 
+/**
+ * What one audit row costs on disk, read from PostgreSQL after the me and agents.list scenarios filled
+ * the audit with rows of validated calls: the whole partitioned table (every partition's heap, TOAST
+ * and indexes) over its row count. bench/capacity.ts turns it into storage per day. WAL is not counted.
+ */
+async function auditBytesPerRow(world: BenchWorld) {
+  await new Promise((r) => setTimeout(r, 1200)); // the audit's last batch (one COPY per 200 ms) is in
+  const [row] = await world.sql<{ bytes: string; rows: string }[]>`
+    select coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint as bytes,
+           (select count(*) from api_access_log)::bigint as rows
+      from pg_class c
+     where c.oid = 'api_access_log'::regclass
+        or c.oid in (select inhrelid from pg_inherits where inhparent = 'api_access_log'::regclass)`;
+  const bytes = Number(row.bytes);
+  const rows = Number(row.rows);
+  return { bytes, rows, per_row: rows > 0 ? Math.round(bytes / rows) : null, source: 'pg_total_relation_size of api_access_log and its partitions (heap + indexes) / count(*), after the me and agents.list scenarios' };
+}
+
 /** RSS of a process, MB, sampled every second until stopped. */
 function rssSampler(pid: number) {
   const samples: number[] = [];
@@ -356,6 +374,7 @@ async function main() {
     api_sessions_rows_updated: (after.api_sessions?.upd ?? 0) - (before.api_sessions?.upd ?? 0),
     note: 'audit rows arrive in batches (one COPY per 200 ms or 500 rows); last_activity is written at most once a minute per session',
   };
+  extra.audit_bytes_per_row = await auditBytesPerRow(world);
   let list1m: Figures | undefined;
   if (wanted('agents1m')) {
     await world.fillAgentsTo(SHORT ? 100_000 : 1_000_000);
@@ -532,6 +551,7 @@ function report() {
       `p99 of me at half its max rate: ${extra.me_p99_at_half_max_ms} ms; the Koa echo at the same paced rate: ${extra.echo_p99_at_same_rate_ms} ms (target: at most 2 times); event loop: ${JSON.stringify(extra.event_loop_during_paced_me)} (target: no stall over 50 ms)`,
       extra.restore_cost_ratio_1m_vs_10k !== undefined ? `restore path cost, 1M rows vs 10k: ${extra.restore_cost_ratio_1m_vs_10k} (target <= 1.2)` : '',
       `PostgreSQL writes on the hot path: ${JSON.stringify(extra.postgres_writes_hot_path)}`,
+      `audit bytes per row (for make capacity): ${JSON.stringify(extra.audit_bytes_per_row)}`,
       `RSS at start (plain node on dist/): ${extra.rss_at_start_mb} MB; after the hot-path scenarios: ${extra.rss_after_hot_mb} MB`,
       extra.memory ? `memory run: ${JSON.stringify(extra.memory)} (target: under 150 MB and flat)` : '',
       extra.embedded ? `embedded mode: ${JSON.stringify(extra.embedded)}` : '',

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { realStores, startTestTether, type TestTether } from './support/tether.ts';
 import { clientHeaders, loggedIn, newClient, tokenFor, unique } from './support/fixtures.ts';
 import { FIGURES } from './support/modes.ts';
+import { untilTrue } from './support/waits.ts';
 
 let t: TestTether;
 let s: Awaited<ReturnType<typeof loggedIn>>;
@@ -457,7 +458,13 @@ test('admin.stats: active sessions, average session duration, and 401s in the la
   const user = await loggedIn(t);
   await t.services.audit.flush();
   const during = (await admin.call('admin.stats')).body.result;
-  await new Promise((r) => setTimeout(r, 1100));
+  // A session that lasted over a second: logout_at is the database's now(), so its clock is the one
+  // polled until it reads a second past login_at (a duration that must pass for real).
+  const [{ login_at: loginAt }] = await t.services.db.sql<{ login_at: Date }[]>`select login_at from api_sessions where user_id = ${user.user.id}`;
+  assert.ok(
+    await untilTrue(30_000, async () => (await t.services.db.sql<{ past: boolean }[]>`select now() >= ${loginAt}::timestamptz + interval '1 second' as past`)[0].past),
+    'the database clock passed login_at + 1 s',
+  );
   const out = await user.call('users.logout');
   assert.is(out.body.result.logged_out, true);
   const [row] = await t.services.db.sql`select login_at, logout_at, end_reason from api_sessions where user_id = ${user.user.id}`;

@@ -173,8 +173,12 @@ test('tether_event_loop_delay_seconds: sampled while serving; a 150 ms stall of 
   while (performance.now() < until) {
     // busy: nothing else runs
   }
-  await new Promise((r) => setTimeout(r, 50));
-  const after = await scrape();
+  // The sampler records the stall on its first tick after it: poll the scrape for it (bounded generously).
+  let after = await scrape();
+  for (let i = 0; i < 100 && bucket(after.samples, '+Inf') - bucket(after.samples, '0.1') < slowBefore + 1; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    after = await scrape();
+  }
   const slowAfter = bucket(after.samples, '+Inf') - bucket(after.samples, '0.1');
   assert.ok(slowAfter >= slowBefore + 1, `a stall over 100 ms was observed (${slowBefore} -> ${slowAfter})`);
   assert.ok(value(after.samples, 'tether_event_loop_delay_seconds_sum') >= 0.1, 'the sum holds the stall');

@@ -2,8 +2,10 @@
 // totals as the last line: `N passed, N failed, N skipped`, after the names of the skipped tests (a
 // test for the other store mode is a skip, never a pass: tests/support/modes.ts).
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { initdbInChild } from '../server/embedded/pgliteEngine.ts';
 import { SKIP_MARK } from './support/modes.ts';
 
 const root = new URL('.', import.meta.url).pathname;
@@ -59,6 +61,16 @@ const files = findTests(root)
   .filter((f) => only.length === 0 || only.some((o) => relative(root, f).includes(o)))
   .sort((a, b) => weight(a) - weight(b) || a.localeCompare(b));
 const jobs = Math.max(1, Number(process.env.TEST_JOBS ?? 3));
+
+// Embedded mode: one PGlite initdb for the whole run, copied by every embedded start in every file
+// (PGLITE_INITDB_TEMPLATE, server/embedded/pgliteEngine.ts) instead of several seconds of CPU each.
+let template: string | undefined;
+if (!process.env.DATABASE_URL && !process.env.PGLITE_INITDB_TEMPLATE) {
+  template = mkdtempSync(join(tmpdir(), 'tether-initdb-'));
+  await initdbInChild(template);
+  process.env.PGLITE_INITDB_TEMPLATE = template;
+  process.on('exit', () => rmSync(template!, { recursive: true, force: true }));
+}
 let passed = 0;
 let failed = 0;
 let skipped = 0;

@@ -8,14 +8,14 @@
 // demo, a few users, sessions and the audit log) and initdb in a child that exits bring both to
 // ~160-200 MB. The child also keeps the event loop free during initdb, so a signal then is answered.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PGlite as PGliteEngine } from '@electric-sql/pglite';
 
 export const EMBEDDED_SETTINGS = ['shared_buffers=16MB', 'maintenance_work_mem=16MB'];
 
 /** Runs PGlite's initdb for `dir` in a child process (killed if this process exits first). */
-function initdbInChild(dir: string): Promise<void> {
+export function initdbInChild(dir: string): Promise<void> {
   const pglite = import.meta.resolve('@electric-sql/pglite');
   const script = `const { PGlite } = await import(${JSON.stringify(pglite)}); const db = await PGlite.create(process.argv[1]); await db.close();`;
   return new Promise((resolve, reject) => {
@@ -35,6 +35,13 @@ function initdbInChild(dir: string): Promise<void> {
 
 export async function openPglite(dir: string): Promise<PGliteEngine> {
   const { PGlite } = await import('@electric-sql/pglite');
-  if (!existsSync(join(dir, 'PG_VERSION'))) await initdbInChild(dir);
+  if (!existsSync(join(dir, 'PG_VERSION'))) {
+    // PGLITE_INITDB_TEMPLATE: a directory holding a fresh initdb's output, copied instead of running
+    // initdb again (several seconds of CPU). The test runner makes one per run for its hundreds of
+    // embedded starts; nothing else needs it.
+    const template = process.env.PGLITE_INITDB_TEMPLATE;
+    if (template && existsSync(join(template, 'PG_VERSION'))) cpSync(template, dir, { recursive: true });
+    else await initdbInChild(dir);
+  }
   return PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, ...EMBEDDED_SETTINGS.flatMap((s) => ['-c', s])] });
 }

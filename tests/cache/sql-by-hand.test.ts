@@ -37,6 +37,9 @@ test.after(async () => {
 });
 
 type Session = Awaited<ReturnType<typeof loggedIn>>;
+/** Appended to the names of the tests that run on every instance: how many there are differs by mode. */
+const EVERY = realStores ? ' [real mode: three instances, two on Redis, one with an in-process cache]' : ' [embedded: the one instance]';
+
 const call = (t: TestTether, s: Session, headers = s.headers) => t.rpc('me', { session_id: s.sessionId }, headers);
 
 /** Polls every instance until each refuses with `code`; answers the time it took. */
@@ -67,7 +70,7 @@ async function worksEverywhere(s: Session): Promise<void> {
   }
 }
 
-test('Scenario B: UPDATE api_sessions SET is_active = false ends the session on every instance', async () => {
+test('Scenario B: UPDATE api_sessions SET is_active = false ends the session on every instance' + EVERY, async () => {
   const s = await loggedIn(instances[0]);
   await worksEverywhere(s);
   await psql`update api_sessions set is_active = false where session_hash = ${hashOf(s.sessionId)}`;
@@ -77,28 +80,28 @@ test('Scenario B: UPDATE api_sessions SET is_active = false ends the session on 
   assert.ok(entry?.startsWith('!'), `a tombstone, not ${entry}`);
 });
 
-test('UPDATE users SET is_active = false refuses every session of the user on every instance', async () => {
+test('UPDATE users SET is_active = false refuses every session of the user on every instance' + EVERY, async () => {
   const s = await loggedIn(instances[0]);
   await worksEverywhere(s);
   await psql`update users set is_active = false where id = ${s.user.id}`;
   await refusedEverywhere(s, 'SESSION_REQUIRED');
 });
 
-test('security_token set to NULL: "Session token required" on every instance', async () => {
+test('security_token set to NULL: "Session token required" on every instance' + EVERY, async () => {
   const s = await loggedIn(instances[0]);
   await worksEverywhere(s);
   await psql`update api_sessions set security_token = null where session_hash = ${hashOf(s.sessionId)}`;
   await refusedEverywhere(s, 'SESSION_TOKEN_REQUIRED');
 });
 
-test('a session row deleted by hand is refused on every instance', async () => {
+test('a session row deleted by hand is refused on every instance' + EVERY, async () => {
   const s = await loggedIn(instances[0]);
   await worksEverywhere(s);
   await psql`delete from api_sessions where session_hash = ${hashOf(s.sessionId)}`;
   await refusedEverywhere(s, 'SESSION_REQUIRED');
 });
 
-test('an OAuth client disabled by hand, or a token revoked by hand, is refused on every instance', async () => {
+test('an OAuth client disabled by hand, or a token revoked by hand, is refused on every instance' + EVERY, async () => {
   const s = await loggedIn(instances[0]);
   await worksEverywhere(s);
   const second = await tokenFor(instances[0], s.client);

@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { TetherClient, TetherError } from 'tether/client';
 import { startTestTether, type TestTether } from '../support/tether.ts';
 import { newClient, newUser } from '../support/fixtures.ts';
-import { hashOf } from '../../server/sessions/sessionId.ts';
+import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
+import { secondOf, waitOutTtl } from '../support/waits.ts';
 import { recordingFetch } from './recorder.ts';
 
 /** idle 2 s: sessions lapse between calls. */
@@ -31,6 +32,15 @@ test.after(async () => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The session of `client` on the idle server lapses for real: past the last call's second + the 2 s
+ * idle timeout, and its cache key gone by its own TTL. `lastCall` is a moment after the client's last call.
+ */
+async function waitOutIdle(client: TetherClient, lastCall: number): Promise<void> {
+  const key = cacheKeyOf(hashOf(client.sessionId!));
+  await waitOutTtl('the idle timeout', secondOf(lastCall) + 2, async () => (await idle.services.cache.get(key)) === null);
+}
 
 async function clientFor(x: TestTether, options: { credentials?: boolean; userAgent?: string; tokenLifetimeLie?: number; sessionId?: string } = {}) {
   const app = await newClient(x);
@@ -103,7 +113,7 @@ test('idle expiry: the client logs in again once and repeats the call', async ()
   const { client, recorder } = await clientFor(idle);
   const first = await client.login();
   await client.me();
-  await sleep(3000);
+  await waitOutIdle(client, Date.now());
   const me = await client.me();
   assert.ok(me.user.id > 0);
   assert.is.not(client.sessionId, first.session_id, 'a new session');
@@ -116,7 +126,7 @@ test('idle expiry: the client logs in again once and repeats the call', async ()
 test('idle expiry without credentials: the refusal is raised, nothing retried', async () => {
   const { client, user, recorder } = await clientFor(idle, { credentials: false });
   await client.login({ login: user.login, password: user.password });
-  await sleep(3000);
+  await waitOutIdle(client, Date.now());
   const error = await refusal(client.me());
   assert.ok(['SESSION_EXPIRED', 'SESSION_REQUIRED'].includes(error.errorCode), error.errorCode);
   assert.is(error.status, 401);
@@ -128,7 +138,7 @@ test('20 concurrent calls on a lapsed session share one new login (x20 rounds)',
   const { client, recorder } = await clientFor(idle);
   await client.login();
   for (let round = 0; round < 20; round++) {
-    if (round % 10 === 0) await sleep(3000);
+    if (round % 10 === 0) await waitOutIdle(client, Date.now());
     const before = recorder.calls('users.login').length;
     const answers = await Promise.all(Array.from({ length: 20 }, () => client.me()));
     assert.is(new Set(answers.map((a) => a.session.id)).size, 1, 'every call on one session');
@@ -216,6 +226,7 @@ test('a refused hijack: another User-Agent on the same session gives SESSION_INV
 test('bearer renewal: renewed shortly before expires_in runs out, the server never says TOKEN_EXPIRED', async () => {
   const { client, recorder } = await clientFor(shortToken);
   await client.login();
+  // Calls spread over about 4 s, twice the bearer's 2 s lifetime: time passing is the point, not a synchronisation.
   for (let i = 0; i < 6; i++) {
     await client.me();
     await sleep(700);
@@ -227,7 +238,9 @@ test('bearer renewal: renewed shortly before expires_in runs out, the server nev
 test('bearer renewal on TOKEN_EXPIRED: a client told the token lasts an hour renews once and repeats the call', async () => {
   const { client, recorder } = await clientFor(shortToken, { tokenLifetimeLie: 3600 });
   await client.login();
-  await sleep(2500);
+  // The bearer (ACCESS_TOKEN_TTL=2, issued during login) must run out for real: its exp is at most
+  // the second after login + 2.
+  await waitOutTtl('the bearer lifetime', secondOf(Date.now()) + 2);
   const me = await client.me();
   assert.ok(me.user.id > 0);
   assert.equal(recorder.errorCodes(), ['TOKEN_EXPIRED']);
@@ -275,7 +288,7 @@ test('agents(): every active agent once, in id order, page by page through `next
 test('batch on a lapsed session: one new login, the refused elements repeated once (x20)', async () => {
   const { client, recorder } = await clientFor(idle);
   await client.login();
-  await sleep(3000);
+  await waitOutIdle(client, Date.now());
   for (let round = 0; round < 20; round++) {
     const outcomes = await client.batch([{ method: 'me' }, { method: 'system.ping' }, { method: 'sessions.list' }, { method: 'me' }]);
     assert.ok(outcomes.every((o) => o.ok), `round ${round}: ${JSON.stringify(outcomes.filter((o) => !o.ok))}`);

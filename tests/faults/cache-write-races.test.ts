@@ -14,6 +14,7 @@ import { startPair, type Pair } from '../support/pair.ts';
 import type { TcpProxy } from '../support/tcpProxy.ts';
 import { loggedIn } from '../support/fixtures.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
+import { secondOf, waitOutTtl } from '../support/waits.ts';
 
 const DELAY = 1500;
 let pair: Pair;
@@ -30,6 +31,23 @@ test.before(async () => {
 test.after(() => pair?.close());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls (every 10 ms, bounded generously) until `check` holds; fails naming `what` otherwise. */
+async function until(what: string, check: () => boolean, ms = 30_000): Promise<void> {
+  for (const end = Date.now() + ms; !check(); await sleep(10)) if (Date.now() > end) assert.unreachable(`not within ${ms} ms: ${what}`);
+}
+
+/** B's read of the key went through the proxy and its write of the key is held there: the moment for A's end. */
+const readThroughWriteHeld = (key: string, before: number) => until(`B's read of ${key} through and its write held`, () => {
+  const seen = slow.seen(key);
+  return seen.forwarded > before && seen.held > 0;
+});
+
+/** Nothing of B's on the key is held any more and Redis has answered what went last: B's write has landed. */
+const landed = (key: string) => until(`B's write of ${key} landed`, () => {
+  const seen = slow.seen(key);
+  return seen.held === 0 && seen.answered;
+});
 const codeOf = (res: { body: any }) => res.body?.error?.data?.error_code as string | undefined;
 
 async function afterTheRace(s: Awaited<ReturnType<typeof loggedIn>>, what: string): Promise<void> {
@@ -44,14 +62,16 @@ async function afterTheRace(s: Awaited<ReturnType<typeof loggedIn>>, what: strin
 test('a restore read before a logout lands after it: the tombstone stands (restore fills only an empty key)', async () => {
   for (let round = 0; round < 3; round++) {
     const s = await loggedIn(a);
-    await a.services.cache.del(cacheKeyOf(hashOf(s.sessionId))); // a miss: the next call restores from PostgreSQL
+    const key = cacheKeyOf(hashOf(s.sessionId));
+    await a.services.cache.del(key); // a miss: the next call restores from PostgreSQL
+    const before = slow.seen(key).forwarded;
     slow.delay(DELAY);
     const onB = b.rpc('me', { session_id: s.sessionId }, s.headers); // lookup held DELAY, then PostgreSQL, then the restore held DELAY
-    await sleep(DELAY * 1.5);
+    await readThroughWriteHeld(key, before);
     const out = await a.rpc('users.logout', { session_id: s.sessionId }, s.headers);
     assert.is(out.body?.result?.logged_out, true, out.text);
     await onB;
-    await sleep(DELAY);
+    await landed(key);
     slow.delay(0);
     await afterTheRace(s, `restore, round ${round}`);
   }
@@ -60,14 +80,17 @@ test('a restore read before a logout lands after it: the tombstone stands (resto
 test('a keep-alive decided before a logout lands after it: the tombstone stands (the keep-alive only touches a live entry)', async () => {
   for (let round = 0; round < 3; round++) {
     const s = await loggedIn(a);
-    await sleep(2_500); // past the touch interval: B's next good call writes a keep-alive
+    const key = cacheKeyOf(hashOf(s.sessionId));
+    // Past the touch interval (2 s since the login's second, time itself): B's next good call writes a keep-alive.
+    await waitOutTtl('the touch interval', secondOf(Date.now()) + 1);
+    const before = slow.seen(key).forwarded;
     slow.delay(DELAY);
     const onB = b.rpc('me', { session_id: s.sessionId }, s.headers); // lookup held DELAY, then the keep-alive held DELAY
-    await sleep(DELAY * 1.5);
+    await readThroughWriteHeld(key, before);
     const out = await a.rpc('users.logout', { session_id: s.sessionId }, s.headers);
     assert.is(out.body?.result?.logged_out, true, out.text);
     assert.ok((await onB).body?.result, 'B answered its call, which began before the logout');
-    await sleep(DELAY);
+    await landed(key);
     slow.delay(0);
     await afterTheRace(s, `keep-alive, round ${round}`);
   }

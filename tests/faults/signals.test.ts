@@ -15,13 +15,14 @@ import { fileURLToPath } from 'node:url';
 import { startTestTether, TEST_JWT_SECRET, type TestTether } from '../support/tether.ts';
 import { freePort, startThrowawayPostgres, type ThrowawayPostgres } from '../support/throwaway.ts';
 import { newClient, newUser, tokenFor, clientHeaders } from '../support/fixtures.ts';
-import { auditCounts, callAt, durableCommits, eventually, fmt, runTag, sleep, startLoad, storesEnv, tally, type Outcome } from './load.ts';
+import { auditCounts, callAt, durableCommits, eventually, fmt, runTag, sleep, startLoad, storesEnv, tally, type Load, type Outcome } from './load.ts';
 
 const MAIN = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
 const SHUTDOWN_TIMEOUT = 10;
 
 interface Child {
   url: string;
+  appName: string;
   proc: ChildProcess;
   output: () => string;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -32,9 +33,13 @@ let helper: TestTether; // fixtures and audit reads, on the same PostgreSQL
 let dataDir: string;
 const children: ChildProcess[] = [];
 
+let spawned = 0;
+
 async function spawnTether(): Promise<Child> {
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, DATABASE_URL: pg.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'warn', WORKERS: '1', SWEEP_INTERVAL: '0', SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT) };
+  // Its own application_name: PostgreSQL shows which backends are this process's (backendsGone).
+  const appName = `tether-signals-${process.pid}-${++spawned}`;
+  const env: NodeJS.ProcessEnv = { ...process.env, PGAPPNAME: appName, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, DATABASE_URL: pg.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'warn', WORKERS: '1', SWEEP_INTERVAL: '0', SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT) };
   delete env.REDIS_URL;
   const proc = spawn(process.execPath, ['--import', 'tsx', MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(proc);
@@ -50,7 +55,7 @@ async function spawnTether(): Promise<Child> {
     return output.includes('Tether is listening on') && (await fetch(url + '/healthz')).status === 200;
   });
   if (!up) throw new Error(`server/main.ts did not come up:\n${output}`);
-  return { url, proc, output: () => output, exit };
+  return { url, appName, proc, output: () => output, exit };
 }
 
 interface Session {
@@ -79,6 +84,21 @@ const loadOn = (child: Child, sessions: Session[], tag: string, ms: number) =>
     call: (i) => callAt(child.url, 'me', { session_id: sessions[i % sessions.length].sessionId }, sessions[i % sessions.length].headers, tag),
   });
 
+/** The load is flowing: `n` calls answered 200 (the event a signal under load waits for), within a bound well inside the load's duration. */
+async function flowing(load: Load, n = 50): Promise<void> {
+  const ok = await eventually(5000, () => load.outcomes.filter((o) => o.status === 200).length >= n, 20);
+  assert.ok(ok, `the load is flowing: ${fmt(tally(load.outcomes))}`);
+}
+
+/**
+ * Every PostgreSQL backend of a killed process has ended: whatever it had sent (an audit COPY in
+ * flight) is committed or rolled back, so the audit rows read next are final.
+ */
+async function backendsGone(child: Child): Promise<void> {
+  const gone = await eventually(30_000, async () => (await helper.services.db.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where application_name = ${child.appName}`)[0].n === 0);
+  assert.ok(gone, `the killed process's PostgreSQL backends (${child.appName}) ended`);
+}
+
 const test = suite('signals');
 
 test.before(async () => {
@@ -101,7 +121,7 @@ test('SIGTERM under load: no accepted call fails, exit 0, the audit queue is flu
   const sessions = await openSessions(child, 8);
   everyOpened.push(...sessions);
   const load = loadOn(child, sessions, 'sigterm', 8000);
-  await sleep(1500);
+  await flowing(load);
   const signalledAt = Date.now();
   child.proc.kill('SIGTERM');
   const exit = await Promise.race([child.exit, sleep((SHUTDOWN_TIMEOUT + 5) * 1000).then(() => undefined)]);
@@ -137,9 +157,10 @@ test('SIGKILL under load: sessions survive on a new process; audit rows lost sta
     everyOpened.push(...sessions);
     const tag = `sigkill${trial}`;
     const load = loadOn(child, sessions, tag, 8000);
-    await sleep(1500);
+    await flowing(load);
     const killedAt = Date.now();
     child.proc.kill('SIGKILL');
+    const killed = child;
     const exit = await child.exit;
     assert.is(exit.signal, 'SIGKILL');
     load.stop();
@@ -149,7 +170,7 @@ test('SIGKILL under load: sessions survive on a new process; audit rows lost sta
     child = await spawnTether();
     const works = await Promise.all(everyOpened.map((s) => callAt(child.url, 'me', { session_id: s.sessionId }, s.headers, 'after')));
     assert.ok(works.every((o) => o.status === 200), `every session opened before the kill works on the new process: ${fmt(tally(works))}`);
-    await sleep(500);
+    await backendsGone(killed);
 
     const rows = await auditCounts(helper, `${tag}-${runTag}-`);
     const acked = outcomes.filter((o) => o.status === 200);

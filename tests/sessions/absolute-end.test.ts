@@ -8,6 +8,7 @@ import { startTestTether, type TestTether } from '../support/tether.ts';
 import { loggedIn } from '../support/fixtures.ts';
 import { ERROR_TABLE } from '../support/errorTable.ts';
 import { hashOf } from '../../server/sessions/sessionId.ts';
+import { secondOf, waitOutTtl } from '../support/waits.ts';
 
 let t: TestTether;
 let short: TestTether;
@@ -48,7 +49,9 @@ test('expires_at moved into the past in PostgreSQL: refused as absolute though t
 
 test('the token past its exp while the row says later: refused as absolute', async () => {
   const s = await loggedIn(short);
-  await sleep(3_500); // the token's exp (login + 3 s) has passed
+  // The token's exp (signed during the login, lifetime 3 s) must pass for real: it is at most the
+  // second the login answered in + 3.
+  await waitOutTtl("the security token's exp", secondOf(Date.now()) + 3);
   // The row moved an hour later and the idle clock reset: only the token's exp can refuse now.
   await short.services.db.sql`update api_sessions set expires_at = now() + interval '1 hour', last_activity = now() where session_hash = ${hashOf(s.sessionId)}`;
   const res = await s.call('me');

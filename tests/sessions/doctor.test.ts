@@ -19,10 +19,10 @@ import { LANG, UA, loggedIn } from '../support/fixtures.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
 import { openDatabase } from '../../server/stores/database.ts';
 import { createClient } from 'redis';
+import { secondOf, waitOutTtl } from '../support/waits.ts';
 
 const mainDir = mkdtempSync(join(tmpdir(), 'tether-doctor-'));
 const idleDir = mkdtempSync(join(tmpdir(), 'tether-doctor-idle-'));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The configuration both the server and the CLI read (the CLI must judge with the server's settings). */
 const MAIN_ENV = { DATA_DIR: mainDir, SWEEP_INTERVAL: '0', TRUSTED_PROXIES: '127.0.0.1' };
@@ -180,9 +180,11 @@ test.before(async () => {
   {
     const asked = await loggedIn(idle);
     const silent = await loggedIn(idle);
-    await sleep(3200);
-    // The cache keys have run out by themselves (TTL = idle timeout); make sure in either cache.
-    await idle.services.cache.del(cacheKeyOf(hashOf(asked.sessionId)), cacheKeyOf(hashOf(silent.sessionId)));
+    const loggedInAt = Date.now();
+    // The idle timeout (2 s) must run out for real: past the logins' second + 2, and both cache keys
+    // gone by their own TTL (= the idle timeout).
+    const keys = [cacheKeyOf(hashOf(asked.sessionId)), cacheKeyOf(hashOf(silent.sessionId))];
+    await waitOutTtl('the idle timeout', secondOf(loggedInAt) + 2, async () => (await Promise.all(keys.map((k) => idle!.services.cache.get(k)))).every((v) => v === null));
     const server = refusal(await asked.call('me'), 'SESSION_EXPIRED');
     scenarios.push({ name: 'idle expired (asked)', sessionId: asked.sessionId, flags: [], env: IDLE_ENV, server, issue: 3, failingStep: 'database row' });
     scenarios.push({ name: 'idle expired (silent)', sessionId: silent.sessionId, flags: [], env: IDLE_ENV, server, issue: 3, failingStep: 'idle timeout' });

@@ -9,6 +9,7 @@ import { startTestTether, type TestTether } from '../support/tether.ts';
 import { loggedIn, newUser } from '../support/fixtures.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
 import { signSecurityToken, type SecurityClaims } from '../../server/sessions/securityToken.ts';
+import { secondOf, waitOutTtl } from '../support/waits.ts';
 
 /** idle 2 s: the idle timeout itself, and sliding. */
 let fast: TestTether;
@@ -87,8 +88,11 @@ async function setRowToken(x: TestTether, sessionId: string, token: string | nul
 test('idle past the timeout: Session expired, the row ended "idle", a tombstone in the cache', async () => {
   const s = await loggedIn(fast);
   assertOk(await s.call('me'));
+  const lastCall = Date.now();
   const before = await rowOf(fast, s.sessionId);
-  await sleep(3100);
+  // The idle timeout (2 s) must run out for real: past the last call's second + 2, and the cache key
+  // gone by its own TTL (not deleted by the test).
+  await waitOutTtl('the idle timeout', secondOf(lastCall) + 2, async () => (await fast.services.cache.get(keyOf(s.sessionId))) === null);
 
   const res = await s.call('me');
   assertError(res, 'SESSION_EXPIRED', 'Session expired');
@@ -134,7 +138,8 @@ test('security JWT past its exp (absolute lifetime): Session expired, the row en
   assert.is(s.login.idle_timeout, 60);
   assert.ok(new Date(s.login.absolute_expires_at).getTime() - Date.now() <= 2000, 'the absolute end is 2 s after login');
   assert.is(s.login.expires_at, s.login.absolute_expires_at, 'the idle deadline never passes the absolute end');
-  await sleep(3100);
+  // The absolute end (the security JWT's exp) must pass for real.
+  await waitOutTtl('the absolute end', secondOf(Date.parse(s.login.absolute_expires_at)));
 
   const res = await s.call('me');
   assertError(res, 'SESSION_EXPIRED', 'Session expired');

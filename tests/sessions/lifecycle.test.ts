@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { startTestTether, type TestTether } from '../support/tether.ts';
 import { clientHeaders, LANG, loggedIn, UA, type Headers } from '../support/fixtures.ts';
 import { cacheKeyOf, hashOf, newSessionId } from '../../server/sessions/sessionId.ts';
+import { secondOf, waitForSecondAfter } from '../support/waits.ts';
 
 /** Defaults: idle 7200 s, absolute 86400 s, 10 sessions per user. */
 let t: TestTether;
@@ -25,7 +26,6 @@ test.after(async () => {
   await Promise.all([t, cap2, cap1].map((x) => x?.close()));
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const keyOf = (sessionId: string) => cacheKeyOf(hashOf(sessionId));
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
@@ -223,7 +223,9 @@ test('me returns the user and the session, and keeps the session alive', async (
 test('sessions.refresh moves expires_at later, never the absolute lifetime', async () => {
   const s = await loggedIn(t);
   const loginRow = await rowOf(t, s.sessionId);
-  await sleep(1100);
+  // The idle clock counts whole seconds: a refresh moves expires_at once the clock reads a later second
+  // than the one the login's expires_at was counted from (the end of the login call).
+  await waitForSecondAfter('a second after the login', secondOf(Date.parse(s.login.expires_at)) - 7200);
   const res = await s.call('sessions.refresh');
   assertOk(res);
   const r = res.body.result;
@@ -246,7 +248,9 @@ test('sessions.refresh near the absolute end: expires_at is capped by it', async
   const s = await loggedIn(cap1);
   // Idle 60 s, absolute 20 s: every deadline is the absolute end.
   assert.is(s.login.expires_at, s.login.absolute_expires_at);
-  await sleep(1100);
+  // Past the login's second: the key's TTL left (absolute end - now, in whole seconds) is then under the
+  // 20 s lifetime, so a TTL that ignored the absolute end would show (an uncapped expires_at at any moment).
+  await waitForSecondAfter('a second after the login', secondOf(Date.parse(s.login.absolute_expires_at)) - 20);
   const res = await s.call('sessions.refresh');
   assertOk(res);
   assert.is(res.body.result.expires_at, s.login.absolute_expires_at, 'refresh never passes the absolute end');

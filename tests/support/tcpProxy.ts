@@ -12,6 +12,13 @@ export interface TcpProxy {
   restore(): void;
   /** Client-to-server delay in ms for every chunk from now on (0: none). Order is kept. */
   delay(ms: number): void;
+  /**
+   * What the proxy has seen of commands naming `needle` (a key): how many chunks holding it went to the
+   * server, how many are still held, and whether the server has answered since the last one went. The
+   * events a test waits for instead of guessing at the delay: "B's read went through and its write is
+   * held", "B's write has landed".
+   */
+  seen(needle: string): { forwarded: number; held: number; answered: boolean };
   close(): Promise<void>;
 }
 
@@ -19,6 +26,12 @@ export async function startTcpProxy(targetPort: number, scheme = 'redis'): Promi
   const open = new Set<net.Socket>();
   let cut = false;
   let delayMs = 0;
+  // Chunks in flight (held until due) and forwarded, as latin1 text (RESP is text around the bytes);
+  // the forwarded log is bounded (a test looks at the last few hundred).
+  const held = new Set<string>();
+  const forwarded: string[] = [];
+  let lastForwardAt = 0;
+  let lastReplyAt = 0;
   const server = net.createServer((client) => {
     if (cut) {
       client.destroy();
@@ -30,11 +43,22 @@ export async function startTcpProxy(targetPort: number, scheme = 'redis'): Promi
     let last = Promise.resolve();
     client.on('data', (chunk) => {
       const due = Date.now() + delayMs;
+      const text = chunk.toString('latin1');
+      const entry = `${held.size}:${Math.random()}:${text}`; // unique even for two identical chunks
+      held.add(entry);
       last = last.then(() => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, due - Date.now())))).then(() => {
-        if (!upstream.destroyed) upstream.write(chunk);
+        held.delete(entry);
+        if (upstream.destroyed) return;
+        upstream.write(chunk);
+        forwarded.push(text);
+        if (forwarded.length > 1000) forwarded.shift();
+        lastForwardAt = performance.now();
       });
     });
-    upstream.on('data', (chunk) => client.write(chunk));
+    upstream.on('data', (chunk) => {
+      lastReplyAt = performance.now();
+      client.write(chunk);
+    });
     for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
       a.on('error', () => b.destroy());
       a.on('close', () => {
@@ -57,6 +81,13 @@ export async function startTcpProxy(targetPort: number, scheme = 'redis'): Promi
     },
     delay(ms) {
       delayMs = ms;
+    },
+    seen(needle) {
+      return {
+        forwarded: forwarded.filter((t) => t.includes(needle)).length,
+        held: [...held].filter((t) => t.includes(needle)).length,
+        answered: lastReplyAt >= lastForwardAt,
+      };
     },
     async close() {
       cut = true;
