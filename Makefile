@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE := node --import tsx --conditions=tether-source
 DEPS := node_modules/.package-lock.json
 
-.PHONY: run build test typecheck migrate bench bench-short bench-ends bench-embedded-memory capacity fuzz clean
+.PHONY: run build test typecheck migrate bench bench-short bench-ends bench-cluster bench-embedded-memory capacity fuzz clean
 
 # Installs from the lockfile when node_modules is missing or older than the lockfile.
 $(DEPS): package-lock.json
@@ -62,6 +62,10 @@ capacity: $(DEPS)
 # What an end costs for a user with 200k ended sessions, beside a user with none (bench/endsCost.ts).
 bench-ends: $(DEPS)
 	$(NODE) bench/endsCost.ts
+
+# The Redis Cluster layout's cost beside one Redis, the cache alone (bench/clusterCost.ts): throwaway servers.
+bench-cluster: $(DEPS)
+	$(NODE) bench/clusterCost.ts
 
 # Embedded mode's RSS: `make run`'s server on PGlite, at start and after CALLS (2000) calls; RUNS (1).
 bench-embedded-memory: $(BUILT)

@@ -57,7 +57,8 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
     }
     checkpoint();
     // Loaded only when configured: node-redis costs ~0.5 s to load.
-    const cache = config.redisUrl ? await (await import('./cache/redisCache.ts')).redisCache(config.redisUrl, log, await logOrigin(db.sql)) : memoryCache();
+    const redisTarget = config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : config.redisUrl;
+    const cache = redisTarget ? await (await import('./cache/redisCache.ts')).redisCache(redisTarget, log, await logOrigin(db.sql)) : memoryCache();
     const keys = deriveKeys(await resolveSecret(config));
     const state = stateCache(cache, log);
     const metrics = createMetrics();

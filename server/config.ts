@@ -13,8 +13,10 @@ export interface Config {
   databaseListenUrl?: string;
   /** Named prepared statements: off behind a transaction pooler (PgBouncer before 1.21 has none). */
   databasePrepare: boolean;
-  /** Unset: an in-process cache. */
+  /** Unset (and no redisClusterNodes): an in-process cache. */
   redisUrl?: string;
+  /** A Redis Cluster, by some of its nodes (host:port); never set together with redisUrl. */
+  redisClusterNodes?: string[];
   dataDir: string;
   /** Unset is only allowed in embedded mode, where one is generated and kept under dataDir. */
   jwtSecret?: string;
@@ -105,6 +107,21 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
     throw new ConfigError(`${name} has protocol ${parsed.protocol}: expected ${protocols.join(' or ')}`);
   }
   return raw;
+}
+
+/** REDIS_CLUSTER_NODES: a comma list of host:port (a few of the cluster's nodes; the rest are discovered). */
+function clusterNodes(env: Env): string[] | undefined {
+  const raw = env.REDIS_CLUSTER_NODES?.trim();
+  if (!raw) return undefined;
+  const nodes = raw.split(',').map((n) => n.trim()).filter(Boolean);
+  for (const node of nodes) {
+    const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(node);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+      throw new ConfigError(`REDIS_CLUSTER_NODES contains ${JSON.stringify(node)}: expected a comma list of host:port, e.g. 10.0.0.1:7001,10.0.0.2:7001`);
+    }
+  }
+  if (env.REDIS_URL) throw new ConfigError('REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for one Redis, or REDIS_CLUSTER_NODES for a Redis Cluster');
+  return nodes;
 }
 
 const COMPONENTS: readonly FingerprintComponent[] = ['ip', 'ua', 'lang', 'client'];
@@ -214,6 +231,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseListenUrl: databaseListenUrl ?? databaseUrl,
     databasePrepare: oneOf(env, 'DATABASE_PREPARE', ['on', 'off'], pooled ? 'off' : 'on') === 'on',
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisClusterNodes: clusterNodes(env),
     dataDir: env.DATA_DIR || './data',
     jwtSecret,
     sessionIdleTimeout: idle,

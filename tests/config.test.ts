@@ -121,6 +121,10 @@ const BAD: Array<[string, Record<string, string>, string]> = [
   ['TRUSTED_PROXIES=notacidr', { TRUSTED_PROXIES: 'notacidr' }, 'TRUSTED_PROXIES'],
   ['DATABASE_URL=mysql://x', { DATABASE_URL: 'mysql://x', JWT_SECRET: SECRET }, 'DATABASE_URL'],
   ['REDIS_URL=http://x', { REDIS_URL: 'http://x' }, 'REDIS_URL'],
+  ['REDIS_CLUSTER_NODES without a port', { REDIS_CLUSTER_NODES: '10.0.0.1:7001,10.0.0.2' }, 'REDIS_CLUSTER_NODES'],
+  ['REDIS_CLUSTER_NODES as URLs', { REDIS_CLUSTER_NODES: 'redis://10.0.0.1:7001' }, 'REDIS_CLUSTER_NODES'],
+  ['REDIS_CLUSTER_NODES port 0', { REDIS_CLUSTER_NODES: '10.0.0.1:0' }, 'REDIS_CLUSTER_NODES'],
+  ['REDIS_CLUSTER_NODES with REDIS_URL', { REDIS_CLUSTER_NODES: '10.0.0.1:7001', REDIS_URL: 'redis://cache:6379' }, 'REDIS_CLUSTER_NODES'],
   ['JWT_SECRET too short', { JWT_SECRET: 'short-secret' }, 'JWT_SECRET'],
   ['DATABASE_URL without JWT_SECRET', { DATABASE_URL: 'postgres://u@db:5432/tether' }, 'JWT_SECRET'],
   ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
@@ -138,6 +142,13 @@ const BAD: Array<[string, Record<string, string>, string]> = [
   ['WORKERS=65', { WORKERS: '65', DATABASE_URL: 'postgres://u@db:5432/tether', JWT_SECRET: SECRET }, 'WORKERS'],
   ['WORKERS=2 without DATABASE_URL', { WORKERS: '2' }, 'WORKERS=2 needs DATABASE_URL'],
 ];
+
+test('REDIS_CLUSTER_NODES: a comma list of host:port (spaces and an empty REDIS_URL allowed); unset by default', () => {
+  assert.is(loadConfig({}).redisClusterNodes, undefined);
+  const config = loadConfig({ REDIS_CLUSTER_NODES: ' 10.0.0.1:7001, redis-2:6379,[::1]:7003 ', REDIS_URL: '' });
+  assert.equal(config.redisClusterNodes, ['10.0.0.1:7001', 'redis-2:6379', '[::1]:7003']);
+  assert.is(config.redisUrl, undefined);
+});
 
 test('the edges of the README ranges are accepted', () => {
   const config = loadConfig({ SWEEP_INTERVAL: '0', RETENTION_DAYS: '0', METRICS: 'off', MAX_SESSIONS_PER_USER: '10000', BODY_LIMIT: '1024', WORKERS: '1' });

@@ -51,7 +51,7 @@ function runFile(file: string): Promise<{ passed: number; failed: number; skippe
 
 // Files run TEST_JOBS at a time (default 3): most of a file's time is waiting on a server to start,
 // a TTL to run out or a store to come back, not CPU. The slow files start first so the tail is short.
-const SLOW = ['faults/', 'client/client.test', 'cli.test', 'cli-operator.test', 'client/package.test', 'doctor.test', 'sweeper.test', 'readiness.test', 'expiry.test', 'fingerprint.test', 'lifecycle.test', 'security/'];
+const SLOW = ['cluster/', 'faults/', 'client/client.test', 'cli.test', 'cli-operator.test', 'client/package.test', 'doctor.test', 'sweeper.test', 'readiness.test', 'expiry.test', 'fingerprint.test', 'lifecycle.test', 'security/'];
 const weight = (f: string) => {
   const i = SLOW.findIndex((s) => f.includes(s));
   return i === -1 ? SLOW.length : i;

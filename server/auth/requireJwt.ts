@@ -109,6 +109,8 @@ export async function clientOf(ctx: CallContext, sessionHash?: string): Promise<
   } catch (err) {
     ctx.services.log.debug({ err: (err as Error).message }, 'cache unavailable: token status from PostgreSQL');
   }
+  // The session's key: on a Redis Cluster, the state filled below goes to its slot group's copy (the one the lookup read).
+  const near = sessionHash ? cacheKeyOf(sessionHash) : undefined;
   const prefetched = sessionHash ? { hash: sessionHash, usable: looked !== undefined, session: looked?.session ?? null, user: looked?.user ?? null } : undefined;
   try {
     const rawClient = looked?.values[0] ?? null;
@@ -121,8 +123,8 @@ export async function clientOf(ctx: CallContext, sessionHash?: string): Promise<
       const freshToken = status.revoked ? 'revoked' : 'ok';
       if (looked) {
         await Promise.all([
-          client === CORRUPT ? state.mendClient(clientId, rawClient as string, fresh) : client ? undefined : state.fillClient(clientId, fresh),
-          token === CORRUPT ? state.mendToken(jti, rawToken as string, freshToken, exp) : token ? undefined : state.fillToken(jti, freshToken, exp),
+          client === CORRUPT ? state.mendClient(clientId, rawClient as string, fresh, near) : client ? undefined : state.fillClient(clientId, fresh, near),
+          token === CORRUPT ? state.mendToken(jti, rawToken as string, freshToken, exp, near) : token ? undefined : state.fillToken(jti, freshToken, exp, near),
         ]);
       }
       client = fresh;

@@ -51,8 +51,12 @@ export interface Cache {
   /** Reads and slides the TTL of a live entry in one round trip (Redis GETEX); a tombstone is answered, not slid. */
   getAndSlide(key: string, ttlSeconds: number): Promise<string | null>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
-  /** Writes only where nothing is (Redis SET NX); answers whether it wrote. */
-  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * Writes only where nothing is (Redis SET NX); answers whether it wrote. `near`: the session key of
+   * the call that found the key missing. A Redis Cluster keeps a copy of each state key per slot
+   * group (redisCache.ts), and then writes only the copy of that session's group; unset, every copy.
+   */
+  setIfAbsent(key: string, value: string, ttlSeconds: number, near?: string): Promise<boolean>;
   /** Rewrites a live entry; never creates one, never overwrites a tombstone. */
   setIfLive(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   /** Sets a live entry's TTL; never touches a tombstone. */
@@ -66,7 +70,7 @@ export interface Cache {
   /** A restore from PostgreSQL read at log position `pos`: writes where nothing is, or over a stale mark no newer than `pos`. */
   restore(key: string, value: string, ttlSeconds: number, pos: number): Promise<boolean>;
   /** Compare-and-set: writes only while the key still holds `expected` (a corrupt entry is replaced, nothing newer is). */
-  replace(key: string, expected: string, value: string, ttlSeconds: number): Promise<boolean>;
+  replace(key: string, expected: string, value: string, ttlSeconds: number, near?: string): Promise<boolean>;
   /** The change-log position this cache has applied; -1 when it records none (a new or emptied cache). */
   position(): Promise<number>;
   /**

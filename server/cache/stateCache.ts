@@ -19,8 +19,10 @@ export type TokenState = 'ok' | 'revoked';
 
 export const USER_PREFIX = 'user:';
 export const userKey = (id: number | string): string => `${USER_PREFIX}${id}`;
-export const clientKey = (id: string): string => `client:${id}`;
-export const tokenKey = (jti: string): string => `token:${jti}`;
+export const CLIENT_PREFIX = 'client:';
+export const TOKEN_PREFIX = 'token:';
+export const clientKey = (id: string): string => `${CLIENT_PREFIX}${id}`;
+export const tokenKey = (jti: string): string => `${TOKEN_PREFIX}${jti}`;
 
 /** State keys live an hour; a key that runs out is filled again from PostgreSQL. */
 export const STATE_TTL = 3600;
@@ -69,21 +71,22 @@ export const decodeClient = memoised((raw): ClientState | undefined => {
 export const decodeToken = (raw: string | null): TokenState | typeof CORRUPT | undefined => (raw === null ? undefined : raw === 'ok' || raw === 'revoked' ? raw : CORRUPT);
 
 export function stateCache(cache: Cache, log: Logger) {
-  const fill = (key: string, value: string, ttl: number) => cache.setIfAbsent(key, value, ttl).catch(() => false);
+  // `near`: the session key of the call that read the key (on a Redis Cluster, its group's copy is the one written).
+  const fill = (key: string, value: string, ttl: number, near?: string) => cache.setIfAbsent(key, value, ttl, near).catch(() => false);
   /** A key that held garbage: replaced with PostgreSQL's answer only while it still holds that garbage. */
-  const mend = (kind: string, key: string, bad: string, value: string, ttl: number) => {
+  const mend = (kind: string, key: string, bad: string, value: string, ttl: number, near?: string) => {
     log.warn({ kind }, '[CACHE CORRUPT] an unreadable cache entry was read from PostgreSQL and replaced');
-    return cache.replace(key, bad, value, ttl).catch(() => false);
+    return cache.replace(key, bad, value, ttl, near).catch(() => false);
   };
   const untilExp = (exp: number) => Math.max(1, exp - Math.floor(Date.now() / 1000));
 
   return {
-    fillUser: (id: number, s: UserState) => fill(userKey(id), encodeUser(s), STATE_TTL),
-    fillClient: (id: string, s: ClientState) => fill(clientKey(id), encodeClient(s), STATE_TTL),
-    fillToken: (jti: string, s: TokenState, exp: number) => fill(tokenKey(jti), s, untilExp(exp)),
-    mendUser: (id: number, bad: string, s: UserState) => mend('user', userKey(id), bad, encodeUser(s), STATE_TTL),
-    mendClient: (id: string, bad: string, s: ClientState) => mend('client', clientKey(id), bad, encodeClient(s), STATE_TTL),
-    mendToken: (jti: string, bad: string, s: TokenState, exp: number) => mend('token', tokenKey(jti), bad, s, untilExp(exp)),
+    fillUser: (id: number, s: UserState, near?: string) => fill(userKey(id), encodeUser(s), STATE_TTL, near),
+    fillClient: (id: string, s: ClientState, near?: string) => fill(clientKey(id), encodeClient(s), STATE_TTL, near),
+    fillToken: (jti: string, s: TokenState, exp: number, near?: string) => fill(tokenKey(jti), s, untilExp(exp), near),
+    mendUser: (id: number, bad: string, s: UserState, near?: string) => mend('user', userKey(id), bad, encodeUser(s), STATE_TTL, near),
+    mendClient: (id: string, bad: string, s: ClientState, near?: string) => mend('client', clientKey(id), bad, encodeClient(s), STATE_TTL, near),
+    mendToken: (jti: string, bad: string, s: TokenState, exp: number, near?: string) => mend('token', tokenKey(jti), bad, s, untilExp(exp), near),
     /** Logs and replaces a corrupt session entry (sessionService restores it from PostgreSQL). */
     mendSession: (key: string, bad: string, value: string, ttl: number) => mend('session', key, bad, value, ttl),
   };

@@ -23,4 +23,5 @@ export const isWellFormed = (value: unknown): value is string => typeof value ==
 export const prefixOf = (sessionId: string): string => sessionId.slice(0, 8);
 /** What the audit log keeps: enough to find the api_sessions row, too little to use. */
 export const hashPrefixOf = (hash: string): string => hash.slice(0, 16);
-export const cacheKeyOf = (hash: string): string => `session:${hash}`;
+export const SESSION_PREFIX = 'session:';
+export const cacheKeyOf = (hash: string): string => `${SESSION_PREFIX}${hash}`;

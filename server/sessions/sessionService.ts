@@ -157,12 +157,12 @@ export function sessionService(deps: {
   const deadline = (entry: SessionEntry, from = nowSeconds()) => new Date(Math.min(from + idle, entry.abs) * 1000);
 
   /** The user's live state: from the lookup when the cache had it, else PostgreSQL (and filled in, or mended). */
-  async function userStateOf(uid: number, raw: string | null, writable: boolean): Promise<UserState> {
+  async function userStateOf(uid: number, raw: string | null, writable: boolean, near: string): Promise<UserState> {
     const cached = decodeUser(raw);
     if (cached && cached !== CORRUPT) return cached;
     const fresh = await storage(users.stateOf(uid), log, 'user state');
     const s = fresh ?? { active: false, admin: false };
-    if (writable) await (cached === CORRUPT && raw !== null ? state.mendUser(uid, raw, s) : state.fillUser(uid, s));
+    if (writable) await (cached === CORRUPT && raw !== null ? state.mendUser(uid, raw, s, near) : state.fillUser(uid, s, near));
     return s;
   }
 
@@ -189,7 +189,7 @@ export function sessionService(deps: {
       // stale mark no newer than this read) is filled: an end that committed after our read has left
       // its tombstone there.
       await quietly(bad === undefined ? cache.restore(key, text, ttl, row.log_pos) : state.mendSession(key, bad, text, ttl), false);
-      await state.fillUser(row.user_id, user);
+      await state.fillUser(row.user_id, user, key);
     }
     return { hash, entry, user, restored: true };
   }
@@ -199,7 +199,7 @@ export function sessionService(deps: {
     if (raw.startsWith(STALE)) return restore(hash, true);
     const entry = parseEntry(raw);
     if (!entry) return restore(hash, true, raw);
-    const user = await userStateOf(entry.uid, userRaw, true);
+    const user = await userStateOf(entry.uid, userRaw, true, cacheKeyOf(hash));
     return { hash, entry, user, restored: false };
   }
 

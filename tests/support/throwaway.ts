@@ -139,7 +139,7 @@ const alive = (pid: number) => {
 };
 
 /** Stop a child: `signal`, then SIGKILL to its group if it has not exited in time. */
-async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+export async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   // On SIGKILL the forked workers die with the parent, as in a crash of the whole server.
   const workers = signal === 'SIGKILL' ? childrenOf(child.pid) : [];
   for (const pid of workers) {
@@ -163,7 +163,7 @@ async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<v
   while (workers.some(alive) && Date.now() < deadline) await sleep(20);
 }
 
-function launch(command: string, args: string[], logFile: string, ids?: { uid: number; gid: number }): ChildProcess {
+export function launch(command: string, args: string[], logFile: string, ids?: { uid: number; gid: number }): ChildProcess {
   hookExit();
   const fd = openSync(logFile, 'a');
   if (ids) chownSync(logFile, ids.uid, ids.gid);
@@ -192,7 +192,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function until(what: string, ms: number, check: () => Promise<boolean>, child: ChildProcess, logFile: string): Promise<void> {
+export async function until(what: string, ms: number, check: () => Promise<boolean>, child: ChildProcess, logFile: string): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -202,6 +202,17 @@ async function until(what: string, ms: number, check: () => Promise<boolean>, ch
     await sleep(50);
   }
   throw new Error(`${what} not ready within ${ms} ms:\n${tail(logFile)}`);
+}
+
+/** A temp dir removed when this process exits (and by `removeDir`). */
+export function throwawayDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.add(dir);
+  return dir;
+}
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  dirs.delete(dir);
 }
 
 // ---- Redis ----

@@ -1,6 +1,8 @@
 // The deployment files, checked without a container runtime (none runs here): compose.yaml parsed and
 // its services cross-checked (every Tether variable is one server/config.ts reads and accepts, the
-// URLs name services that exist with matching credentials, depends_on and healthchecks agree, nginx's
+// URLs and cluster nodes name services that exist with matching credentials and addresses, the Redis
+// Cluster is six cluster-enabled nodes that a one-shot service makes into 3 masters + 3 replicas
+// before Tether starts, depends_on and healthchecks agree, nginx's
 // upstreams are the Tether services on their port, TRUSTED_PROXIES is nginx's fixed address), and the
 // Dockerfile's stages (a build stage, then plain node on dist/ as a non-root user, copying only what
 // the repository has).
@@ -29,8 +31,10 @@ interface Service {
   healthcheck?: { test: string[] };
   depends_on?: string[] | Record<string, { condition: string }>;
   networks?: Record<string, { ipv4_address?: string }> | string[];
+  entrypoint?: string[];
 }
-const compose = parse(read('compose.yaml')) as { services: Record<string, Service>; networks?: Record<string, { ipam?: { config: { subnet: string }[] } }> };
+// merge: the Redis nodes share an anchor (`<<: *redis-node`), as docker compose reads it.
+const compose = parse(read('compose.yaml'), { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown>; networks?: Record<string, { ipam?: { config: { subnet: string }[] } }> };
 const services = compose.services;
 const tethers = Object.entries(services).filter(([, s]) => s.build === '.');
 // compose's `${NAME:?message}` needs the variable: what `JWT_SECRET=... docker compose up` gives it.
@@ -38,12 +42,51 @@ const JWT = 'compose-test-secret-0123456789-0123456789';
 const envOf = (s: Service) =>
   Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, String(v).replace(/\$\{JWT_SECRET:\?[^}]*\}/, JWT)]));
 
-test('compose.yaml: two Tether instances built from this repository, PostgreSQL, Redis and nginx', () => {
+const redisNodes = Object.entries(services).filter(([, s]) => s.command?.[0] === 'redis-server');
+const addressOf = (s: Service) => (s.networks as Record<string, { ipv4_address?: string }> | undefined)?.default?.ipv4_address;
+const flag = (s: Service, name: string) => s.command?.[s.command.indexOf(name) + 1];
+
+test('compose.yaml: two Tether instances built from this repository, PostgreSQL, a Redis Cluster and nginx', () => {
   assert.ok(tethers.length >= 2, `Tether services: ${tethers.map(([n]) => n)}`);
   assert.match(services.postgres?.image ?? '', /^postgres:/);
-  assert.match(services.redis?.image ?? '', /^redis:/);
   assert.match(services.nginx?.image ?? '', /^nginx:/);
   assert.ok(services.nginx.ports?.some((p) => p.endsWith(':80')), 'nginx published');
+  assert.is(services.redis, undefined, 'no single Redis beside the cluster');
+  assert.is(redisNodes.length, 6, `Redis nodes: ${redisNodes.map(([n]) => n)}`);
+});
+
+test('compose.yaml: six cluster-enabled Redis nodes, each on its fixed announced address with a volume and a healthcheck; a one-shot service makes them 3 masters + 3 replicas', () => {
+  const addresses = new Set<string>();
+  const volumes = new Set<string>();
+  for (const [name, node] of redisNodes) {
+    assert.match(node.image ?? '', /^redis:7/, name);
+    assert.is(flag(node, '--cluster-enabled'), 'yes', name);
+    assert.is(flag(node, '--appendonly'), 'yes', `${name}: a restart keeps its shard's positions with its keys`);
+    const address = addressOf(node);
+    assert.ok(address, `${name} has a fixed address`);
+    assert.is(flag(node, '--cluster-announce-ip'), address, `${name} announces the address it has`);
+    addresses.add(address!);
+    assert.ok(node.healthcheck?.test.includes('ping'), `${name} has a healthcheck`);
+    const volume = node.volumes?.find((v) => v.endsWith(':/data'))?.split(':')[0];
+    assert.ok(volume && compose.volumes && volume in compose.volumes, `${name}: a named volume for /data`);
+    volumes.add(volume!);
+  }
+  assert.is(addresses.size, 6, 'six distinct addresses');
+  assert.is(volumes.size, 6, 'six distinct volumes');
+  const subnet = compose.networks?.default.ipam?.config[0].subnet ?? '';
+  for (const address of addresses) assert.ok(subnet.startsWith(address.split('.').slice(0, 2).join('.') + '.'), `${address} in ${subnet}`);
+
+  const init = services['redis-cluster-init'];
+  assert.ok(init, 'a redis-cluster-init service');
+  const script = (init.command ?? []).join(' ');
+  const create = /redis-cli --cluster create ((?:\S+:\d+ )+)--cluster-replicas 1 --cluster-yes/.exec(script);
+  assert.ok(create, script);
+  const created = create![1].trim().split(' ').map((n) => n.split(':')[0]);
+  assert.equal(created.sort(), [...addresses].sort(), 'the cluster is made of exactly the six nodes');
+  assert.ok(/cluster_state:ok/.test(script), 'it waits until the cluster says ok (and skips the create once made)');
+  const deps = init.depends_on as Record<string, { condition: string }>;
+  assert.equal(Object.keys(deps).sort(), redisNodes.map(([n]) => n).sort());
+  for (const dep of Object.values(deps)) assert.is(dep.condition, 'service_healthy');
 });
 
 test('compose.yaml: every Tether variable is one server/config.ts reads, and the values load', () => {
@@ -59,15 +102,19 @@ test('compose.yaml: every Tether variable is one server/config.ts reads, and the
     assert.ok(services[db.hostname], `${name}: DATABASE_URL names service ${db.hostname}`);
     assert.is(db.password, services[db.hostname].environment?.POSTGRES_PASSWORD);
     assert.is(db.pathname.slice(1), services[db.hostname].environment?.POSTGRES_DB);
-    const redis = new URL(config.redisUrl!);
-    assert.ok(services[redis.hostname], `${name}: REDIS_URL names service ${redis.hostname}`);
-
-    // Started after the stores answer: each condition names a service with a healthcheck.
-    const deps = service.depends_on as Record<string, { condition: string }>;
-    for (const store of [db.hostname, redis.hostname]) {
-      assert.is(deps?.[store]?.condition, 'service_healthy', `${name} waits for ${store}`);
-      assert.ok(services[store].healthcheck?.test.length, `${store} has a healthcheck`);
+    assert.is(config.redisUrl, undefined, `${name}: the cluster, not one Redis`);
+    assert.ok(config.redisClusterNodes && config.redisClusterNodes.length >= 3, `${name}: REDIS_CLUSTER_NODES names several nodes`);
+    for (const node of config.redisClusterNodes!) {
+      const [host, port] = node.split(':');
+      assert.ok(redisNodes.some(([n]) => n === host), `${name}: REDIS_CLUSTER_NODES names ${host}, a Redis node`);
+      assert.is(port, '6379');
     }
+
+    // Started after the stores answer: PostgreSQL healthy, the cluster made (its one-shot service done).
+    const deps = service.depends_on as Record<string, { condition: string }>;
+    assert.is(deps?.[db.hostname]?.condition, 'service_healthy', `${name} waits for ${db.hostname}`);
+    assert.ok(services[db.hostname].healthcheck?.test.length, `${db.hostname} has a healthcheck`);
+    assert.is(deps?.['redis-cluster-init']?.condition, 'service_completed_successfully', `${name} waits for the cluster to be made`);
 
     // X-Forwarded-For believed from nginx's fixed address only, inside the network's subnet.
     const nginxAddress = (services.nginx.networks as Record<string, { ipv4_address?: string }>).default.ipv4_address;
