@@ -3,41 +3,46 @@
 // past their absolute end with 'absolute', the cache key dropped. A session in use is never swept and
 // a reason already set (logout, revoked, cap) is never rewritten. Retention deletes old audit rows and
 // old ended sessions. The sweeper ends every idle session of its database, so in real mode this file
-// runs on a throwaway PostgreSQL (with the shared Redis): a 4 s idle timeout on the shared database
-// would end the sessions of every other test running at the same time.
+// runs on a throwaway PostgreSQL and a throwaway Redis, one Redis db per database: a 4 s idle timeout on
+// the shared database would end the sessions of every other test running at the same time, and two
+// databases on one Redis db would read each other's `user:<id>` keys (README: one Redis db per database).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import postgres from 'postgres';
 import { realStores, startTestTether, type TestTether } from '../support/tether.ts';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/throwaway.ts';
+import { startThrowawayPostgres, startThrowawayRedis, type ThrowawayPostgres, type ThrowawayRedis } from '../support/throwaway.ts';
 import { clientHeaders, loggedIn, newClient, newUser, tokenFor } from '../support/fixtures.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
 import { retention } from '../../server/audit/retention.ts';
 
 let pg: ThrowawayPostgres | undefined;
+let redis: ThrowawayRedis | undefined;
 /** idle 4 s, a sweep every second, at most 2 sessions per user. */
 let idle: TestTether;
 /** absolute 2 s, idle 60 s, a sweep every second. */
 let abs: TestTether;
 
 test.before(async () => {
-  let urls: { idle?: string; abs?: string } = {};
+  let urls: { idle?: Record<string, string>; abs?: Record<string, string> } = {};
   if (realStores) {
-    pg = await startThrowawayPostgres();
+    [pg, redis] = await Promise.all([startThrowawayPostgres(), startThrowawayRedis()]);
     const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
     await admin`create database sweep_idle`;
     await admin`create database sweep_abs`;
     await admin.end();
-    urls = { idle: pg.urlFor('sweep_idle'), abs: pg.urlFor('sweep_abs') };
+    urls = {
+      idle: { DATABASE_URL: pg.urlFor('sweep_idle'), REDIS_URL: `${redis.url}/1` },
+      abs: { DATABASE_URL: pg.urlFor('sweep_abs'), REDIS_URL: `${redis.url}/2` },
+    };
   }
   [idle, abs] = await Promise.all([
-    startTestTether({ SWEEP_INTERVAL: '1', SESSION_IDLE_TIMEOUT: '4', MAX_SESSIONS_PER_USER: '2', ...(urls.idle ? { DATABASE_URL: urls.idle } : {}) }),
-    startTestTether({ SWEEP_INTERVAL: '1', SESSION_IDLE_TIMEOUT: '60', SESSION_ABSOLUTE_TIMEOUT: '2', ...(urls.abs ? { DATABASE_URL: urls.abs } : {}) }),
+    startTestTether({ SWEEP_INTERVAL: '1', SESSION_IDLE_TIMEOUT: '4', MAX_SESSIONS_PER_USER: '2', ...urls.idle }),
+    startTestTether({ SWEEP_INTERVAL: '1', SESSION_IDLE_TIMEOUT: '60', SESSION_ABSOLUTE_TIMEOUT: '2', ...urls.abs }),
   ]);
 });
 test.after(async () => {
   await Promise.all([idle?.close(), abs?.close()]);
-  await pg?.stop();
+  await Promise.all([pg?.stop(), redis?.stop()]);
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
