@@ -44,22 +44,21 @@ const SCRIPTS = {
   // KEYS[1] the position key, KEYS[2] the session key ('' for none), KEYS[3..] state keys; ARGV[1]
   // idle TTL, ARGV[2] user key prefix, ARGV[3] the position the instance knows. The position comes
   // first: a cache behind it answers nothing and slides nothing. A Lua false becomes a nil reply, so
-  // the array keeps its positions: {position, session, user, values...}. Every key the call names is
-  // read by one MGET (each redis.call costs Redis ~0.7 us beside the read itself; six calls were most
-  // of the script's ~6 us); reading before the position check is harmless, since nothing is
-  // written before it.
+  // the array keeps its positions: {position, session, user, values...}.
   lookup: `
-    local got = redis.call('MGET', unpack(KEYS))
-    local at = tonumber(got[1] or '-1') or -1
+    local at = tonumber(redis.call('GET', KEYS[1]) or '-1') or -1
     if at < tonumber(ARGV[3]) then return {at} end
-    local s = KEYS[2] ~= '' and got[2]
-    local out = {at, s, false}
-    if s and string.find('${TOMBSTONE}${STALE}', string.sub(s, 1, 1), 1, true) == nil then
-      redis.call('EXPIRE', KEYS[2], ARGV[1])
-      local uid = string.match(s, '"uid":(%d+)')
-      if uid then out[3] = redis.call('GET', ARGV[2] .. uid) end
+    local out = {at, false, false}
+    if KEYS[2] ~= '' then
+      local s = redis.call('GET', KEYS[2])
+      out[2] = s
+      if s and string.find('${TOMBSTONE}${STALE}', string.sub(s, 1, 1), 1, true) == nil then
+        redis.call('EXPIRE', KEYS[2], ARGV[1])
+        local uid = string.match(s, '"uid":(%d+)')
+        if uid then out[3] = redis.call('GET', ARGV[2] .. uid) end
+      end
     end
-    for i = 3, #KEYS do out[i + 1] = got[i] end
+    for i = 3, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) end
     return out`,
 } as const;
 type Script = keyof typeof SCRIPTS;
