@@ -56,6 +56,26 @@ test('agents.list: `next` passed back as `after` walks every active agent once, 
   assert.equal(ids(skipped), expected.slice(2, 4));
 });
 
+test('agents.list answers each agent as agents.get does: times as toISOString writes them, milliseconds truncated, whatever the fraction', async () => {
+  const sql = t.services.db.sql;
+  const [{ start }] = await sql<{ start: number }[]>`select coalesce(max(id), 0)::int as start from agents`;
+  const times = ['2026-03-01 10:20:30+00', '2026-03-01 10:20:30.5+00', '2026-03-01 10:20:30.12+00', '2026-03-01 10:20:30.123+00', '2026-03-01 10:20:30.999999+00', '2026-03-01 23:59:59.000001+00', '1999-12-31 23:59:59.9994+00'];
+  for (const [i, at] of times.entries()) {
+    await sql`insert into agents (name, created_at, updated_at) values (${'times ' + i}, ${at}::timestamptz, ${at}::timestamptz + interval '1 hour 0.0005 seconds')`;
+  }
+  const listed = await s.call('agents.list', { limit: 100, after: start });
+  assert.is(listed.status, 200, listed.text);
+  const ours = (listed.body.result.items as Array<{ id: number; name: string; created_at: string; updated_at: string }>).filter((a) => a.name.startsWith('times '));
+  assert.is(ours.length, times.length);
+  for (const agent of ours) {
+    const got = await s.call('agents.get', { id: agent.id });
+    assert.equal(agent, got.body.result);
+  }
+  assert.is(ours[1].created_at, '2026-03-01T10:20:30.500Z');
+  assert.is(ours[4].created_at, '2026-03-01T10:20:30.999Z');
+  assert.is(ours[6].updated_at, '2000-01-01T00:59:59.999Z');
+});
+
 test('agents.list: after must be a non-negative integer; with_total a boolean (-32602 naming the field)', async () => {
   for (const [params, field] of [
     [{ after: -1 }, 'after'],

@@ -48,6 +48,15 @@ test('METRICS_PORT, METRICS_HOST, METRICS_REFRESH_INTERVAL, STORE_STARTUP_TIMEOU
   assert.throws(() => loadConfig({ STORE_STARTUP_TIMEOUT: '0' }), (err: Error) => err instanceof ConfigError && err.message.startsWith('STORE_STARTUP_TIMEOUT='));
 });
 
+test('DATABASE_POOL_SIZE: the query pool, 4 by default, 1 to 100', () => {
+  const url = 'postgres://db:5432/tether';
+  assert.is(loadConfig({ DATABASE_URL: url, JWT_SECRET: SECRET }).databasePoolSize, 4);
+  assert.is(loadConfig({ DATABASE_URL: url, DATABASE_POOL_SIZE: '12', JWT_SECRET: SECRET }).databasePoolSize, 12);
+  for (const bad of ['0', '101', 'many']) {
+    assert.throws(() => loadConfig({ DATABASE_URL: url, DATABASE_POOL_SIZE: bad, JWT_SECRET: SECRET }), (err: Error) => err instanceof ConfigError && /DATABASE_POOL_SIZE/.test(err.message));
+  }
+});
+
 test('DATABASE_LISTEN_URL defaults to DATABASE_URL; a listen URL of its own (a pooler in front) turns named statements off', () => {
   const direct = 'postgres://db:5432/tether';
   const pooled = 'postgres://pgbouncer:6432/tether';

@@ -123,6 +123,33 @@ export function parseEntry(raw: string): SessionEntry | undefined {
   return ok ? (e as SessionEntry) : undefined;
 }
 
+/** Sessions whose decoded entry is kept (~1.5 KB each): the busy ones; beyond it, the oldest kept goes. */
+export const DECODED_ENTRIES_MAX = 2000;
+
+/**
+ * A live session's cache entry comes back as the same text call after call (it changes when
+ * last_activity is written, at most once per touch interval), so it is parsed and checked once per
+ * text, kept by session hash, and handed out frozen to every call that reads that text: a JSON.parse
+ * of ~700 bytes and the objects it makes were a visible share of a validated call's CPU and garbage.
+ * The text is compared whole, so any change to the entry (another instance's keep-alive, a restore)
+ * is decoded afresh.
+ */
+function decodedEntries(max = DECODED_ENTRIES_MAX) {
+  const byHash = new Map<string, { raw: string; entry: SessionEntry }>();
+  return {
+    entryOf(hash: string, raw: string): SessionEntry | undefined {
+      const known = byHash.get(hash);
+      if (known !== undefined && known.raw === raw) return known.entry;
+      const entry = parseEntry(raw);
+      if (!entry) return undefined;
+      Object.freeze(entry);
+      if (known === undefined && byHash.size >= max) byHash.delete(byHash.keys().next().value as string);
+      byHash.set(hash, { raw, entry });
+      return entry;
+    },
+  };
+}
+
 export function sessionService(deps: {
   config: Config;
   log: Logger;
@@ -138,6 +165,7 @@ export function sessionService(deps: {
   const idle = config.sessionIdleTimeout;
   const timeouts = { idle, absolute: config.sessionAbsoluteTimeout };
   const touchEvery = Math.max(1, Math.min(60, Math.floor(idle / 10)));
+  const decoded = decodedEntries();
 
   /** Cache writes never fail a call: PostgreSQL has the truth and restores on the next miss. */
   const quietly = <T>(work: Promise<T>, fallback: T) =>
@@ -197,7 +225,7 @@ export function sessionService(deps: {
   async function fromCache(hash: string, raw: string, userRaw: string | null): Promise<Found> {
     if (isTombstone(raw)) throw endedError(tombstoneReason(raw), timeouts);
     if (raw.startsWith(STALE)) return restore(hash, true);
-    const entry = parseEntry(raw);
+    const entry = decoded.entryOf(hash, raw);
     if (!entry) return restore(hash, true, raw);
     const user = await userStateOf(entry.uid, userRaw, true, cacheKeyOf(hash));
     return { hash, entry, user, restored: false };
@@ -274,7 +302,7 @@ export function sessionService(deps: {
     keepAlive(found: Found): void {
       const now = nowSeconds();
       if (now - found.entry.la < touchEvery) return;
-      found.entry.la = now;
+      found.entry = { ...found.entry, la: now }; // a copy: the decoded entry is shared (decodedEntries)
       store.touch(found.hash, new Date(now * 1000)).catch((err: Error) => log.warn({ err: err.message }, 'last_activity update failed'));
       void quietly(cache.setIfLive(cacheKeyOf(found.hash), JSON.stringify(found.entry), Math.min(idle, found.entry.abs - now)), false);
     },
@@ -293,7 +321,7 @@ export function sessionService(deps: {
     /** sessions.refresh: the idle clock restarts now (the cache entry and PostgreSQL both), never past the absolute end. */
     async refresh(found: Found): Promise<Date> {
       const now = nowSeconds();
-      found.entry.la = now;
+      found.entry = { ...found.entry, la: now }; // a copy: the decoded entry is shared (decodedEntries)
       await storage(store.touch(found.hash, new Date(now * 1000)), log, 'refresh');
       const key = cacheKeyOf(found.hash);
       if (!(await quietly(cache.setIfLive(key, JSON.stringify(found.entry), Math.min(idle, found.entry.abs - now)), true))) {

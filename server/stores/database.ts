@@ -8,7 +8,7 @@
 import postgres from 'postgres';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Config } from '../config.ts';
+import { DATABASE_POOL_SIZE, type Config } from '../config.ts';
 import { acquireDataDirLock, DataDirInUse, type DataDirLock, type LockRole } from '../embedded/dataDirLock.ts';
 import { findRunningServer, publishServer, type PublishedServer } from '../embedded/runningServer.ts';
 import { StoreUnavailable, storeName } from './storeName.ts';
@@ -100,7 +100,7 @@ async function typesReadOnce(sql: Sql, store?: { name: string; timeoutS: number 
   return sql;
 }
 
-type DatabaseConfig = Pick<Config, 'databaseUrl' | 'dataDir'> & Partial<Pick<Config, 'databaseListenUrl' | 'databasePrepare'>> & { storeStartupTimeout?: number };
+type DatabaseConfig = Pick<Config, 'databaseUrl' | 'dataDir'> & Partial<Pick<Config, 'databaseListenUrl' | 'databasePrepare' | 'databasePoolSize'>> & { storeStartupTimeout?: number };
 
 export async function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Promise<Database> {
   if (config.databaseUrl) {
@@ -109,7 +109,7 @@ export async function openDatabase(config: DatabaseConfig, options: OpenOptions 
     // server connection, so a statement prepared on one is unknown on the next: DATABASE_PREPARE=off
     // sends every query unnamed (parsed each time, still parameterised).
     const prepare = config.databasePrepare ?? true;
-    const sql = await typesReadOnce(postgres(config.databaseUrl, { ...quiet, max: 10, idle_timeout: 30, connect_timeout: 5, prepare, transform: { undefined: null } }) as unknown as Sql, store);
+    const sql = await typesReadOnce(postgres(config.databaseUrl, { ...quiet, max: config.databasePoolSize ?? DATABASE_POOL_SIZE, idle_timeout: 30, connect_timeout: 5, prepare, transform: { undefined: null } }) as unknown as Sql, store);
     // No types read: COPY's text needs none, and an unawaited read is what #1192 is about.
     const copySql = postgres(config.databaseUrl, { ...quiet, max: 1, idle_timeout: 30, connect_timeout: 5, prepare, fetch_types: false }) as unknown as Sql;
     // LISTEN belongs to a session, which a transaction pooler does not keep: the follower listens on a

@@ -70,4 +70,27 @@ test('a corrupt entry never answers a refusal it did not earn, and never a 500, 
   for (const answer of res.body as any[]) assert.ok(answer.result, JSON.stringify(answer));
 });
 
+
+test('a session entry rewritten in the cache is read as written at the next call (entries are decoded once per text, not per session); an old last_activity is touched without a failure', async () => {
+  const s = await loggedIn(t);
+  const key = keys.session(s);
+  assert.is((await s.call('me')).body?.result?.user.id, s.user.id, 'decoded once');
+  const entry = JSON.parse((await t.services.cache.get(key)) as string);
+  // What another instance's keep-alive or a restore may write: the same session, other text.
+  const la = entry.la - 120;
+  await t.services.cache.set(key, JSON.stringify({ ...entry, name: 'Renamed in the cache', la }), 600);
+  const renamed = await s.call('me');
+  assert.is(renamed.status, 200, renamed.text);
+  assert.is(renamed.body.result.user.name, 'Renamed in the cache');
+  // That last_activity is over a minute old: this call's keep-alive wrote a newer one (from a copy: the
+  // decoded entry is shared by every call that reads the same text, and frozen).
+  for (let i = 0; i < 100 && JSON.parse((await t.services.cache.get(key)) as string).la === la; i++) await new Promise((r) => setTimeout(r, 50));
+  const after = JSON.parse((await t.services.cache.get(key)) as string);
+  assert.ok(after.la > la, 'last_activity touched');
+  assert.is(after.name, 'Renamed in the cache');
+  const again = await s.call('me');
+  assert.is(again.status, 200, again.text);
+  assert.is(again.body.result.user.name, 'Renamed in the cache');
+});
+
 test.run();
