@@ -66,6 +66,8 @@ export interface Config {
   /** Seconds a client has to send its request headers, and its whole request. */
   headersTimeout: number;
   requestTimeout: number;
+  /** CONSOLE=on (default): the operator console is served at /console/; off: every /console path is 404. */
+  console: boolean;
 }
 
 export class ConfigError extends Error {
@@ -250,5 +252,6 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: origins(env),
     headersTimeout,
     requestTimeout,
+    console: oneOf(env, 'CONSOLE', ['on', 'off'], 'on') === 'on',
   };
 }

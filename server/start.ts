@@ -11,6 +11,7 @@ import type { AnyMethod } from './rpc/method.ts';
 import type { Services } from './services.ts';
 import { buildServices, closeServices, StartAbandoned } from './buildServices.ts';
 import { tokenRoute } from './http/tokenRoute.ts';
+import { consoleRoute } from './http/consoleRoute.ts';
 import { ensureAuditPartitions, retention } from './audit/retention.ts';
 import { sessionSweeper } from './sessions/sweeper.ts';
 import { metricsRoute } from './http/metricsRoute.ts';
@@ -107,7 +108,7 @@ export async function startTether(config: Config, options: StartOptions = {}): P
 async function serveHttp(config: Config, log: Logger, services: Services, options: StartOptions): Promise<Tether> {
   const registry = createRegistry([...allMethods, ...(options.methods ?? [])]);
   services.metrics.knownMethods(registry.methods.keys());
-  const app = createApp(services, registry, [tokenRoute, metricsRoute, ...(options.routes ?? [])]);
+  const app = createApp(services, registry, [tokenRoute, metricsRoute, consoleRoute(registry), ...(options.routes ?? [])]);
   // The common JSON-RPC call on Node's http directly; everything else through Koa (rpcTransport.ts says why).
   const serveRpc = rpcTransport(services, registry, trustedProxies(config.trustedProxies));
   const koa = app.callback();
