@@ -12,6 +12,7 @@ import type { Services } from './services.ts';
 import { buildServices, closeServices, StartAbandoned } from './buildServices.ts';
 import { tokenRoute } from './http/tokenRoute.ts';
 import { consoleRoute } from './http/consoleRoute.ts';
+import { consoleEvents } from './console/eventsRoute.ts';
 import { ensureAuditPartitions, retention } from './audit/retention.ts';
 import { sessionSweeper } from './sessions/sweeper.ts';
 import { metricsRoute } from './http/metricsRoute.ts';
@@ -108,7 +109,7 @@ export async function startTether(config: Config, options: StartOptions = {}): P
 async function serveHttp(config: Config, log: Logger, services: Services, options: StartOptions): Promise<Tether> {
   const registry = createRegistry([...allMethods, ...(options.methods ?? [])]);
   services.metrics.knownMethods(registry.methods.keys());
-  const app = createApp(services, registry, [tokenRoute, metricsRoute, consoleRoute(registry), ...(options.routes ?? [])]);
+  const app = createApp(services, registry, [tokenRoute, metricsRoute, consoleRoute(registry, [consoleEvents()]), ...(options.routes ?? [])]);
   // The common JSON-RPC call on Node's http directly; everything else through Koa (rpcTransport.ts says why).
   const serveRpc = rpcTransport(services, registry, trustedProxies(config.trustedProxies));
   const koa = app.callback();
