@@ -74,7 +74,8 @@ create table webhook_deliveries (
   order_key       bigint,
   status          text not null default 'pending' check (status in ('pending', 'delivered', 'failed')),
   attempts        integer not null default 0,
-  created_at      timestamptz not null default now(),
+  -- When it was queued (or queued again by a redeliver): retried until WEBHOOK_RETRY_FOR after it.
+  queued_at       timestamptz not null default now(),
   next_attempt_at timestamptz not null default now(),
   -- A claim: the instance delivering it holds it until then; a crash lets it go at that time.
   claimed_until   timestamptz,

@@ -19,7 +19,7 @@ const tile = (label: string, value: string, id: string) => h('div', { class: 'ti
 
 export async function overview(main: HTMLElement): Promise<() => void> {
   const figures = h('div');
-  const live = h('div', { class: 'panel' });
+  const live = h('div', { class: 'panel', id: 'live-events' });
   fill(main, h('h1', {}, 'Overview'), figures, live);
 
   const liveCounts: Record<string, number> = {};
