@@ -26,7 +26,7 @@ async function load(): Promise<Map<string, Asset>> {
   if (import.meta.url.endsWith('.ts')) {
     // A specifier tsc does not follow: the built server never loads the builder (nor esbuild).
     const builder = new URL('../../console/build.ts', import.meta.url).href;
-    files = await ((await import(builder)) as typeof import('../../console/build.ts')).buildConsole();
+    files = await ((await import(builder)) as { buildConsole(): Promise<Map<string, Buffer>> }).buildConsole();
   } else {
     // dist/server/console/assets.js -> dist/console/
     const dir = new URL('../../console/', import.meta.url);
