@@ -15,10 +15,13 @@ export function findChromium(): string | undefined {
 
 export const CHROMIUM_MISSING = 'chromium is not installed (Debian: apt-get install chromium; or set CHROMIUM_PATH): the console\'s browser tests cannot run';
 
+/** The screenshots the README shows (docs/console/<name>.png); the others stay in the temp dir. */
+const README_SHOTS = ['overview', 'sessions'];
+
 export interface Browser {
   context: BrowserContext;
   page: Page;
-  /** Writes a PNG of the page into the temp dir, and into docs/console/ when UPDATE_SCREENSHOTS=1. */
+  /** Writes a PNG of the page into the temp dir, and, for the pages the README shows, into docs/console/ when UPDATE_SCREENSHOTS=1. */
   screenshot(name: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -51,7 +54,7 @@ export async function launchBrowser(executablePath: string): Promise<Browser> {
       const png = await page.screenshot({ fullPage: true });
       const file = join(shots, `${name}.png`);
       writeFileSync(file, png);
-      if (process.env.UPDATE_SCREENSHOTS === '1') {
+      if (process.env.UPDATE_SCREENSHOTS === '1' && README_SHOTS.includes(name)) {
         mkdirSync(docs, { recursive: true });
         writeFileSync(join(docs, `${name}.png`), png);
       }
