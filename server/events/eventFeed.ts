@@ -59,12 +59,15 @@ export function eventFeed(deps: { store: Pick<EventStore, 'after' | 'head'>; log
     for (;;) {
       let from = head;
       for (const sub of subscribers) if (sub.cursor !== undefined && sub.cursor < from) from = sub.cursor;
+      // Only subscribers this read covers from their cursor on: one that joins during the read, further
+      // back, would otherwise jump past the events between its cursor and `from` (the next read has it).
+      const covered = [...subscribers].filter((sub) => sub.cursor !== undefined && sub.cursor >= from);
       const rows = await store.after(String(from), BATCH);
       for (const row of rows) {
         const id = BigInt(row.id);
         const event = eventOf(row);
-        for (const sub of subscribers) {
-          if (sub.cursor !== undefined && id > sub.cursor) {
+        for (const sub of covered) {
+          if (subscribers.has(sub) && id > sub.cursor!) {
             sub.cursor = id;
             deliver(sub, event);
           }

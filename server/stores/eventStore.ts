@@ -23,7 +23,7 @@ export function eventStore(sql: Sql) {
     async after(afterId: string, limit: number): Promise<EventRow[]> {
       return sql<EventRow[]>`
         select id::text as id, type, at, user_id::text as user_id, client_id, session_prefix, reason
-          from session_events where id > ${afterId}::bigint order by id limit ${limit}`;
+          from session_events where session_events.id > ${afterId}::bigint order by session_events.id limit ${limit}`;
     },
 
     /** The highest id committed, '0' when none. */
