@@ -67,6 +67,14 @@ async function open(tether: TestTether, name: string): Promise<void> {
   await b.page.waitForSelector(name === 'overview' ? '#tile-active' : name === 'feed' ? '#feed-state' : 'main table');
 }
 
+/** Submits a filter form and waits until the table it replaces is gone (the new one then drawn). */
+async function filterBy(form: string): Promise<void> {
+  const before = await b.page.$('main table');
+  await b.page.click(`${form} button[type=submit]`);
+  if (before) await b.page.waitForFunction((table) => !table.isConnected, before);
+  await b.page.waitForSelector('main table');
+}
+
 const consoleSessionsOf = async (tether: TestTether, userId: number) =>
   (await tether.services.sessionRows.listActive({ userId, limit: 50, offset: 0 })).filter((s) => s.client_id === CONSOLE_CLIENT_ID);
 
@@ -151,7 +159,7 @@ run('caller-supplied text (a user agent, a method name) holding markup is shown 
 
   await open(t, 'audit');
   await b.page.fill('#audit-filters input[name=method]', XSS);
-  await b.page.click('#audit-filters button[type=submit]');
+  await filterBy('#audit-filters');
   // At least this file's row (on the shared real stores, earlier runs' too): every one the method as text.
   await b.page.waitForFunction(() => /page 1, [1-9]\d* rows/.test(document.getElementById('audit-page')?.textContent ?? ''));
   const methods = await b.page.locator('tbody tr td:nth-child(2)').allTextContents();
@@ -193,6 +201,14 @@ run('users: create one, reset a password (the policy\'s refusal shown), disable 
   assert.is(refused.body.error?.status, 401);
   const login2 = await t.rpc('users.login', { login: victim.user.login, password: victim.user.password }, victim.headers);
   assert.is(login2.body.error?.data?.error_code, 'USER_INACTIVE');
+
+  // Enabled again, and made an admin.
+  await b.page.locator(`tr[data-login="${victim.user.login}"]`).getByRole('button', { name: 'Enable' }).click();
+  await b.page.locator(`tr[data-login="${victim.user.login}"] .badge.good`).waitFor();
+  await b.page.locator(`tr[data-login="${victim.user.login}"]`).getByRole('button', { name: 'Make admin' }).click();
+  await b.page.locator(`tr[data-login="${victim.user.login}"]`).getByRole('button', { name: 'Remove admin' }).waitFor();
+  const back = await t.services.users.findById(victim.user.id);
+  assert.ok(back?.is_active && back.is_admin);
 });
 
 run('clients: create one with a known scope; its secret is shown once, works, and is gone after', async () => {
@@ -223,14 +239,36 @@ run('audit: filtered by method and status, one page at a time', async () => {
   await open(t, 'audit');
   await b.page.fill('#audit-filters input[name=method]', 'admin.clients.create');
   await b.page.fill('#audit-filters input[name=status]', '200');
-  await b.page.click('#audit-filters button[type=submit]');
-  await b.page.waitForFunction(() => !document.querySelector('tbody tr:not([data-audit])') && document.querySelectorAll('tbody tr').length > 0);
+  await filterBy('#audit-filters');
   const methods = await b.page.locator('tbody tr td:nth-child(2)').allTextContents();
   assert.ok(methods.length >= 1);
   assert.ok(methods.every((m) => m === 'admin.clients.create'), methods.join(', '));
   // The row names who did it: the console's client and the admin.
   const cells = await b.page.locator('tbody tr').first().locator('td').allTextContents();
   assert.ok(cells.includes(CONSOLE_CLIENT_ID) && cells.includes(String(admin.id)), cells.join(' | '));
+
+  // By user and client: only this admin's console calls.
+  await b.page.fill('#audit-filters input[name=method]', '');
+  await b.page.fill('#audit-filters input[name=status]', '');
+  await b.page.fill('#audit-filters input[name=user_id]', String(admin.id));
+  await b.page.fill('#audit-filters input[name=client_id]', CONSOLE_CLIENT_ID);
+  await b.page.selectOption('#audit-filters select[name=limit]', '10');
+  await filterBy('#audit-filters');
+  await b.page.waitForFunction(() => /page 1, 10 rows/.test(document.getElementById('audit-page')?.textContent ?? ''));
+  const users = await b.page.locator('tbody tr td:nth-child(6)').allTextContents();
+  assert.ok(users.every((u) => u === String(admin.id)), users.join(','));
+  // Paged: the next page holds older rows of the same filter.
+  const firstPageIds = await b.page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-audit'))));
+  await b.page.getByRole('button', { name: 'Next page' }).click();
+  await b.page.waitForFunction(() => /page 2, /.test(document.getElementById('audit-page')?.textContent ?? ''));
+  const secondPageIds = await b.page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-audit'))));
+  assert.ok(secondPageIds.length > 0 && secondPageIds.every((id) => !firstPageIds.includes(id)));
+  // By time: from an hour ahead, nothing.
+  const ahead = new Date(Date.now() + 3_600_000);
+  const local = new Date(ahead.getTime() - ahead.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+  await b.page.fill('#audit-filters input[name=from]', local);
+  await filterBy('#audit-filters');
+  await b.page.waitForFunction(() => /page 1, 0 rows/.test(document.getElementById('audit-page')?.textContent ?? ''));
 });
 
 run('the live feed shows session events as they happen (opened, ended with its reason); the overview counts them', async () => {

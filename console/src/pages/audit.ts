@@ -20,7 +20,7 @@ interface Row {
   actor: string | null;
 }
 
-const PAGE = 50;
+const PAGE_SIZES = [50, 10, 200];
 
 export async function audit(main: HTMLElement): Promise<void> {
   const from = h('input', { name: 'from', type: 'datetime-local', step: 1 });
@@ -29,6 +29,7 @@ export async function audit(main: HTMLElement): Promise<void> {
   const client = h('input', { name: 'client_id' });
   const method = h('input', { name: 'method' });
   const status = h('input', { name: 'status', inputmode: 'numeric', size: 4 });
+  const size = h('select', { name: 'limit' }, ...PAGE_SIZES.map((n) => h('option', { value: n }, String(n))));
   const form = h(
     'form',
     { class: 'filters', id: 'audit-filters' },
@@ -38,6 +39,7 @@ export async function audit(main: HTMLElement): Promise<void> {
     h('label', {}, 'Client', client),
     h('label', {}, 'Method', method),
     h('label', {}, 'Status', status),
+    h('label', {}, 'Rows a page', size),
     h('button', { type: 'submit' }, 'Filter'),
   );
   const list = h('div');
@@ -47,7 +49,7 @@ export async function audit(main: HTMLElement): Promise<void> {
   let cursors: (string | undefined)[] = [undefined];
 
   function filters(): Record<string, unknown> {
-    const f: Record<string, unknown> = { limit: PAGE };
+    const f: Record<string, unknown> = { limit: Number(size.value) };
     if (from.value) f.from = new Date(from.value).toISOString();
     if (to.value) f.to = new Date(to.value).toISOString();
     if (user.value.trim()) f.user_id = Number(user.value.trim());
