@@ -184,7 +184,10 @@ export function consoleRoute(registry: Registry, apiRoutes: ConsoleApiRoute[] = 
         // A session id the browser still holds is ignored, as users.login ignores one (no fixation).
         const { response, headers } = await run('users.login', params, null);
         const { sessionId, response: shown } = withoutSessionId(response);
-        if (!sessionId) return reply(shown, headers), true;
+        if (!sessionId) {
+          reply(shown, headers);
+          return true;
+        }
         const user = (shown as { result: { user: { is_admin: boolean } } }).result.user;
         if (!user.is_admin) {
           // The console is for administrators: the session just opened is ended at once.
@@ -194,18 +197,21 @@ export function consoleRoute(registry: Registry, apiRoutes: ConsoleApiRoute[] = 
           return true;
         }
         ctx.set('Set-Cookie', sessionCookie(sessionId, secure));
-        return reply(shown), true;
+        reply(shown);
+        return true;
       }
       case `${API}reauth`: {
         const { response, headers } = await run('sessions.reauthenticate', body.password !== undefined ? { password: body.password } : {});
         const { sessionId, response: shown } = withoutSessionId(response);
         if (sessionId) ctx.set('Set-Cookie', sessionCookie(sessionId, secure));
-        return reply(shown, headers), true;
+        reply(shown, headers);
+        return true;
       }
       case `${API}logout`: {
         const { response } = call.sessionId() ? await run('users.logout', {}) : { response: { jsonrpc: '2.0', id: 1, result: { logged_out: false } } as JSONRPCResponse };
         ctx.set('Set-Cookie', sessionCookie(undefined, secure));
-        return reply(response), true;
+        reply(response);
+        return true;
       }
       case `${API}rpc`: {
         const { method, params } = body;
@@ -226,7 +232,8 @@ export function consoleRoute(registry: Registry, apiRoutes: ConsoleApiRoute[] = 
           return true;
         }
         const { response, headers } = await run(method, (params ?? {}) as Record<string, unknown>);
-        return reply(response, headers), true;
+        reply(response, headers);
+        return true;
       }
       default:
         answerError(ctx, services, 'PATH_NOT_FOUND', `No console API ${ctx.path.slice(0, 200)}`);
