@@ -29,7 +29,7 @@ begin
   perform pg_advisory_xact_lock(7460502);
   if tg_op = 'INSERT' then
     insert into session_events (type, at, user_id, client_id, session_prefix, reason, session_row)
-    values ('session.opened', new.login_at, new.user_id, new.client_id, new.id_prefix, null, new.id);
+    values ('session.opened', now(), new.user_id, new.client_id, new.id_prefix, null, new.id);
   elsif tg_op = 'DELETE' then
     insert into session_events (type, at, user_id, client_id, session_prefix, reason, session_row)
     values ('session.ended', now(), old.user_id, old.client_id, old.id_prefix, 'revoked', old.id);

@@ -137,11 +137,18 @@ export function webhookWorker(deps: { store: WebhookStore; key: KeyObject; log: 
     });
   }
 
+  // A retry due before the next poll gets a timer of its own (the earliest one wins).
   let soon: NodeJS.Timeout | undefined;
+  let soonAt = Infinity;
   function wakeAt(ms: number): void {
-    if (stopped || ms >= pollMs) return;
+    const at = Date.now() + ms;
+    if (stopped || ms >= pollMs || at >= soonAt) return;
     clearTimeout(soon);
-    soon = setTimeout(wake, ms + 5);
+    soonAt = at;
+    soon = setTimeout(() => {
+      soonAt = Infinity;
+      wake();
+    }, ms + 5);
     soon.unref();
   }
 

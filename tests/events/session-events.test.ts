@@ -163,6 +163,17 @@ test('ends by the sweeper are events', async () => {
   s.close();
 });
 
+test('retention prunes events (and their deliveries) with the audit', async () => {
+  const { retention } = await import('../../server/audit/retention.ts');
+  const sql = t.services.db.sql;
+  const [old] = await sql<{ id: string }[]>`insert into session_events (type, at, reason) values ('login.throttled', now() - interval '100 days', 'ip') returning id::text`;
+  const [recent] = await sql<{ id: string }[]>`insert into session_events (type, at, reason) values ('login.throttled', now() - interval '10 days', 'ip') returning id::text`;
+  const result = await retention({ sql, store: t.services.sessionRows, events: t.services.events.rows, log: t.services.log, days: 90 })();
+  assert.ok(result.session_events >= 1, JSON.stringify(result));
+  const left = await sql<{ id: string }[]>`select id::text from session_events where id in (${old.id}, ${recent.id})`;
+  assert.equal(left.map((r) => r.id), [recent.id]);
+});
+
 testIn(test, 'real', 'an event made on instance A reaches a stream on instance B', async () => {
   const b = await startTestTether(ENV);
   try {
