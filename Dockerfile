@@ -10,8 +10,10 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY server ./server
 COPY rpc-methods ./rpc-methods
 COPY sql ./sql
+COPY console ./console
 # Migrations are read relative to the module (dist/server/stores -> dist/sql): a copy, not `make build`'s link.
-RUN npx tsc -p tsconfig.build.json && cp -r sql dist/sql && npm prune --omit=dev --no-audit --no-fund
+# The console's files are built into dist/console (esbuild, a devDependency, before the prune).
+RUN npx tsc -p tsconfig.build.json && cp -r sql dist/sql && node --import tsx console/build.ts dist/console && npm prune --omit=dev --no-audit --no-fund
 
 # ---- run ----
 FROM node:20-bookworm-slim

@@ -14,7 +14,7 @@ $(DEPS): package-lock.json
 # built by `npm pack` through prepack): JavaScript built once into dist/ (tsc rewrites the .ts imports to .js), rebuilt
 # only when a source is newer than the build, started with plain node: no TypeScript loader at run
 # time. dist/sql links to sql/, so migrations are found relative to the module as from the sources.
-SOURCES := $(shell find server rpc-methods client -name '*.ts') tsconfig.json tsconfig.build.json
+SOURCES := $(shell find server rpc-methods client -name '*.ts') $(shell find console -type f) tsconfig.json tsconfig.build.json
 BUILT := dist/.built
 $(BUILT): $(SOURCES) $(DEPS)
 	rm -rf dist
@@ -23,6 +23,8 @@ $(BUILT): $(SOURCES) $(DEPS)
 	# (tsc's default) needs the '.js' the JavaScript beside them has.
 	find dist -name '*.d.ts' -exec sed -i -E "s#(['\"]\.{1,2}/[^'\"]*)\.ts(['\"])#\1.js\2#g" {} +
 	ln -sfn ../sql dist/sql
+	# The operator console's files (index.html, app.js bundled by esbuild, console.css), served at /console/.
+	$(NODE) console/build.ts dist/console
 	touch $@
 
 build: $(BUILT)

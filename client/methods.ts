@@ -8,8 +8,9 @@ import type * as sessions from '../rpc-methods/sessions.ts';
 import type * as agents from '../rpc-methods/agents.ts';
 import type * as admin from '../rpc-methods/admin.ts';
 import type * as audit from '../rpc-methods/audit.ts';
+import type * as webhooks from '../rpc-methods/webhooks.ts';
 
-type Domain = typeof system | typeof users | typeof sessions | typeof agents | typeof admin | typeof audit;
+type Domain = typeof system | typeof users | typeof sessions | typeof agents | typeof admin | typeof audit | typeof webhooks;
 /** The method objects a domain file exports (anything else it exports is left out). */
 type MethodsOf<D> = D extends unknown ? Extract<D[keyof D], TypedMethod<string, TSchema, TSchema>> : never;
 type Declared = MethodsOf<Domain>;

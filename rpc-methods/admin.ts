@@ -2,7 +2,8 @@
 import { Type } from '@sinclair/typebox';
 import { defineMethod } from '../server/rpc/method.ts';
 import { RpcError } from '../server/errors.ts';
-import { sessionStatistics } from '../server/stores/statistics.ts';
+import { callTimeline, sessionStatistics } from '../server/stores/statistics.ts';
+import { cacheState } from '../server/cache/cacheState.ts';
 import { idleDeadline } from '../server/sessions/idleDeadline.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
@@ -66,8 +67,11 @@ export const sessionsRevoke = defineMethod({
 
 export const stats = defineMethod({
   name: 'admin.stats',
-  summary: "The troubleshooting guide's monitoring figures (active sessions, average session duration, 401s in the last day), plus hijack detections by component and session ends by reason over a window (default one day).",
-  params: Type.Object({ window_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 366 * 86400 })) }, { additionalProperties: false }),
+  summary: "The troubleshooting guide's monitoring figures (active sessions, average session duration, 401s in the last day), plus hijack detections by component and session ends by reason over a window (default one day), logins and refusals (by error_code) per minute over the last timeline_minutes (default 60), and the cache's state.",
+  params: Type.Object(
+    { window_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 366 * 86400 })), timeline_minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1440 })) },
+    { additionalProperties: false },
+  ),
   result: Type.Object({
     active_sessions: Type.Integer(),
     average_session_duration_seconds: Type.Number(),
@@ -75,12 +79,26 @@ export const stats = defineMethod({
     window_seconds: Type.Integer(),
     hijack_detections: Type.Record(Type.String(), Type.Integer()),
     sessions_ended: Type.Record(Type.String(), Type.Integer()),
+    timeline: Type.Array(Type.Object({ minute: DateTime, logins: Type.Integer(), refusals: Type.Record(Type.String(), Type.Integer()) })),
+    cache: Type.Object({
+      kind: Type.String(),
+      reachable: Type.Boolean(),
+      log_position: Type.Number(),
+      cache_position: Type.Union([Type.Number(), Type.Null()]),
+      behind: Type.Boolean(),
+    }),
   }),
   requires: ADMIN,
   async handler(params, ctx) {
     // Rows still in the audit queue count too: a figure asked for right after a refusal includes it.
     await ctx.services.audit.flush();
-    return sessionStatistics(ctx.services.db.sql, ctx.services.config.sessionIdleTimeout, params.window_seconds);
+    const { sql } = ctx.services.db;
+    const [figures, timeline, cache] = await Promise.all([
+      sessionStatistics(sql, ctx.services.config.sessionIdleTimeout, params.window_seconds),
+      callTimeline(sql, params.timeline_minutes ?? 60),
+      cacheState(ctx.services),
+    ]);
+    return { ...figures, timeline, cache };
   },
 });
 

@@ -8,5 +8,7 @@ import * as admin from './admin.ts';
 import * as audit from './audit.ts';
 import * as account from './account.ts';
 import * as adminUsers from './adminUsers.ts';
+import * as adminClients from './adminClients.ts';
+import * as webhooks from './webhooks.ts';
 
-export const methods: AnyMethod[] = [system, users, account, sessions, agents, admin, adminUsers, audit].flatMap((domain) => Object.values(domain));
+export const methods: AnyMethod[] = [system, users, account, sessions, agents, admin, adminUsers, adminClients, audit, webhooks].flatMap((domain) => Object.values(domain));

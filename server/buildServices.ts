@@ -19,6 +19,10 @@ import { auditLog } from './audit/auditLog.ts';
 import { createMetrics } from './metrics.ts';
 import { stateCache } from './cache/stateCache.ts';
 import { changeLog, logOrigin } from './cache/changeLog.ts';
+import { eventStore } from './stores/eventStore.ts';
+import { eventFeed } from './events/eventFeed.ts';
+import { eventRecorder } from './events/eventRecorder.ts';
+import { webhookStore } from './stores/webhookStore.ts';
 
 export interface BuildOptions extends OpenOptions {
   /**
@@ -66,6 +70,10 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
     if (options.followChanges) await changes.follow((channel, onPayload, onListen) => db.listen(channel, onPayload, onListen));
     // A command's own in-process cache serves nobody: nothing to bring up to the log.
     const afterChange = options.followChanges || cache.kind === 'redis' ? changes.afterChange : async () => {};
+    const eventRows = eventStore(db.sql);
+    const feed = eventFeed({ store: eventRows, log, pollMs: config.changePollInterval });
+    if (options.followChanges) await feed.follow((channel, onPayload, onListen) => db.listen(channel, onPayload, onListen));
+    const recorder = eventRecorder({ store: eventRows, log, afterFlush: feed.wake });
     const sessionRows = sessionStore(db.sql);
     const users = userStore(db.sql, afterChange);
     const audit = auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson'), copySql: db.copySql });
@@ -91,6 +99,8 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
       sessions: sessionService({ config, log, cache, state, changes: { lookup: changes.lookup, afterChange }, store: sessionRows, users, keys, metrics }),
       audit,
       metrics,
+      events: { rows: eventRows, feed, recorder },
+      webhooks: webhookStore(db.sql),
     };
   } catch (err) {
     await db.close();
@@ -101,6 +111,8 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
 export async function closeServices(services: Services): Promise<void> {
   // The audit queue is flushed (or spooled) before the database closes.
   await services.audit.close().catch((err: Error) => services.log.error({ err: err.message }, 'audit flush at shutdown failed'));
+  await services.events.recorder.flush().catch((err: Error) => services.log.error({ err: err.message }, 'session events flush at shutdown failed'));
+  services.events.feed.stop();
   services.changes.stop();
   await Promise.allSettled([services.cache.close(), services.db.close()]);
 }

@@ -82,8 +82,26 @@ the server would accept it, 1 when not`,
     flags: ['session-id-stdin', 'ua', 'ip', 'lang', 'client-fingerprint'],
     args: [0, 1],
   },
+  'webhooks add': {
+    synopsis: 'webhooks add URL --events T[,T...]',
+    help: `adds a webhook: session events of those types (session.opened, session.ended,
+session.refused, login.throttled, or *) are POSTed to URL, signed (Tether-Signature); prints the
+signing secret once`,
+    flags: ['events'],
+    args: [1, 1],
+  },
+  'webhooks list': { synopsis: 'webhooks list', help: 'the webhooks with their pending, delivered and failed counts and last outcome', flags: [], args: [0, 0] },
+  'webhooks remove': { synopsis: 'webhooks remove ID', help: 'removes the webhook and its deliveries (pending ones are not sent)', flags: [], args: [1, 1] },
+  'webhooks deliveries': {
+    synopsis: 'webhooks deliveries [ID] [--status S]',
+    help: `the latest 100 deliveries (of webhook ID; of status pending, delivered or failed), newest
+first, with attempts, the last HTTP status or error and the next attempt`,
+    flags: ['status'],
+    args: [0, 1],
+  },
+  'webhooks redeliver': { synopsis: 'webhooks redeliver DELIVERY_ID', help: 'queues a delivery again (a failed one above all), due now, with a new retry window', flags: [], args: [1, 1] },
 };
-const GROUPS = ['users', 'clients', 'sessions'] as const;
+const GROUPS = ['users', 'clients', 'sessions', 'webhooks'] as const;
 
 const line = (spec: Spec) => {
   const [first, ...more] = spec.help.split('\n');
@@ -148,6 +166,8 @@ type Flags = {
   ip?: string;
   lang?: string;
   'client-fingerprint'?: string;
+  events?: string;
+  status?: string;
 };
 type Out = { data: Record<string, unknown>; text: string; exitCode?: 0 | 1 };
 /** What the audit row and the log line name: the object acted on (set before a failure can happen). */
@@ -336,6 +356,56 @@ remedy: ${v.remedy}`,
   throw new Usage(`unknown sessions command: ${action}`);
 }
 
+/** A positive integer id given as an argument. */
+function idArg(value: string, what: string): number {
+  if (!/^[1-9]\d{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) throw new Usage(`${what} is a positive integer, not ${JSON.stringify(value.slice(0, 20))}`);
+  return Number(value);
+}
+
+async function webhooks(s: Services, action: string, args: string[], f: Flags, trail: Trail): Promise<Out> {
+  const { addHook, deliveryView, eventsOf, hookView, urlProblem } = await import('./events/webhooks.ts');
+  if (action === 'add') {
+    const url = args[0];
+    const problem = urlProblem(url);
+    if (problem) throw new Usage(`webhooks add: ${problem}`);
+    if (f.events === undefined) throw new Usage('webhooks add needs --events (e.g. --events session.opened,session.ended, or --events "*")');
+    const chosen = eventsOf(f.events);
+    if ('problem' in chosen) throw new Usage(`webhooks add --events: ${chosen.problem}`);
+    const { secret, ...webhook } = await addHook(s.webhooks, s.keys.webhookSecrets, url, chosen.events);
+    trail.target = `webhook ${webhook.id}`;
+    trail.reason = chosen.events.join(',');
+    return {
+      data: { webhook, secret },
+      text: `webhook ${webhook.id} added: ${chosen.events.join(', ')} -> ${url}\nsecret: ${secret}\n(the secret is shown once: store it now; check Tether-Signature with it, see the README)`,
+    };
+  }
+  if (action === 'list') {
+    const hooks = (await s.webhooks.list()).map(hookView);
+    const rows = hooks.map((h) => ({ ...h, events: h.events.join(',') }));
+    return { data: { webhooks: hooks }, text: table(['id', 'url', 'events', 'active', 'pending', 'delivered', 'failed', 'last_attempt_at', 'last_status', 'last_error'], rows) };
+  }
+  if (action === 'remove') {
+    const id = idArg(args[0], 'the webhook ID');
+    trail.target = `webhook ${id}`;
+    if (!(await s.webhooks.remove(id))) throw new Failure(`no webhook ${id}`, 'NOT_FOUND');
+    return { data: { removed: true, id }, text: `webhook ${id} removed` };
+  }
+  if (action === 'deliveries') {
+    const hookId = args[0] === undefined ? undefined : idArg(args[0], 'the webhook ID');
+    if (f.status !== undefined && !['pending', 'delivered', 'failed'].includes(f.status)) throw new Usage(`--status is pending, delivered or failed, not ${JSON.stringify(f.status.slice(0, 20))}`);
+    if (hookId !== undefined) trail.target = `webhook ${hookId}`;
+    const rows = (await s.webhooks.deliveries({ hookId, status: f.status, limit: 100 })).map(deliveryView);
+    return { data: { deliveries: rows }, text: table(['id', 'hook_id', 'event_id', 'event_type', 'status', 'attempts', 'last_status', 'last_error', 'next_attempt_at', 'delivered_at'], rows as unknown as Record<string, unknown>[]) };
+  }
+  if (action === 'redeliver') {
+    const id = idArg(args[0], 'the DELIVERY_ID');
+    trail.target = `delivery ${id}`;
+    if (!(await s.webhooks.redeliver(id))) throw new Failure(`no delivery ${id}`, 'NOT_FOUND');
+    return { data: { queued: true, id }, text: `delivery ${id} queued again` };
+  }
+  throw new Usage(`unknown webhooks command: ${action}`);
+}
+
 /** The demo client and user on whatever stores are configured, made once; their credentials and a curl flow. */
 async function demo(s: Services, _action: string, _args: string[], f: Flags, trail: Trail): Promise<Out> {
   trail.target = DEMO_LOGIN;
@@ -368,7 +438,7 @@ async function demo(s: Services, _action: string, _args: string[], f: Flags, tra
   };
 }
 
-const STRING_OPTIONS = new Set(['--login', '--name', '--scopes', '--user', '--ua', '--ip', '--lang', '--client-fingerprint', '--id']);
+const STRING_OPTIONS = new Set(['--login', '--name', '--scopes', '--user', '--ua', '--ip', '--lang', '--client-fingerprint', '--id', '--events', '--status']);
 const KNOWN_OPTIONS = new Set([...STRING_OPTIONS, '--json', '--admin', '--password-stdin', '--session-id-stdin', '--reset-password', '--help']);
 
 /**
@@ -436,6 +506,8 @@ export async function main(argv: string[]): Promise<number> {
         ip: { type: 'string' },
         lang: { type: 'string' },
         'client-fingerprint': { type: 'string' },
+        events: { type: 'string' },
+        status: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -495,7 +567,7 @@ export async function main(argv: string[]): Promise<number> {
   const trail: Trail = {};
   let outcome: { status: number; errorCode?: string; exit: number };
   try {
-    const run = { users, clients, sessions } as const;
+    const run = { users, clients, sessions, webhooks } as const;
     // buildServices has already applied the migrations (or the running server had).
     const out: Out =
       command === 'migrate'

@@ -70,6 +70,20 @@ export interface Config {
   /** Seconds a client has to send its request headers, and its whole request. */
   headersTimeout: number;
   requestTimeout: number;
+  /** CONSOLE=on (default): the operator console is served at /console/; off: every /console path is 404. */
+  console: boolean;
+  /** Session events: seconds between heartbeat comments on an open stream, and between checks that its session still lives. */
+  eventsHeartbeat: number;
+  eventsSessionCheck: number;
+  /** Webhooks: the delivery worker (on|off), how long a delivery is retried (seconds), the backoff's first and largest step (ms, s), a POST's timeout (s), deliveries in flight. */
+  webhooks: {
+    enabled: boolean;
+    retryFor: number;
+    backoffBaseMs: number;
+    backoffMax: number;
+    timeout: number;
+    concurrency: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -279,5 +293,16 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: origins(env),
     headersTimeout,
     requestTimeout,
+    console: oneOf(env, 'CONSOLE', ['on', 'off'], 'on') === 'on',
+    eventsHeartbeat: integer(env, 'EVENTS_HEARTBEAT', 15, 1, 3600),
+    eventsSessionCheck: integer(env, 'EVENTS_SESSION_CHECK', 5, 1, 3600),
+    webhooks: {
+      enabled: oneOf(env, 'WEBHOOKS', ['on', 'off'], 'on') === 'on',
+      retryFor: integer(env, 'WEBHOOK_RETRY_FOR', 86_400, 1, 30 * 86_400),
+      backoffBaseMs: integer(env, 'WEBHOOK_BACKOFF_BASE_MS', 5000, 10, 3_600_000),
+      backoffMax: integer(env, 'WEBHOOK_BACKOFF_MAX', 900, 1, 86_400),
+      timeout: integer(env, 'WEBHOOK_TIMEOUT', 10, 1, 300),
+      concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 8, 1, 256),
+    },
   };
 }

@@ -22,6 +22,7 @@ const _everyComponentListed: [MissingComponent] extends [never] ? true : Missing
 void _everyComponentListed;
 
 export const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;
+export const WEBHOOK_RESULTS = ['delivered', 'retried', 'failed'] as const;
 
 /**
  * The outcomes the shipped alerts watch (ops/prometheus/tether.rules.yml), exported at 0 for every
@@ -91,6 +92,8 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
   mirroredCounter(registry, 'tether_audit_rows_written_total', 'Audit rows written to PostgreSQL directly.', () => sources?.auditCounters.written ?? 0);
   mirroredCounter(registry, 'tether_audit_rows_spooled_total', 'Audit rows spooled to disk because PostgreSQL refused them.', () => sources?.auditCounters.spooled ?? 0);
   mirroredCounter(registry, 'tether_audit_rows_replayed_total', 'Spooled audit rows replayed into PostgreSQL.', () => sources?.auditCounters.replayed ?? 0);
+  const webhookDeliveries = new Counter({ name: 'tether_webhook_deliveries_total', help: 'Webhook delivery attempts by this process, by result (delivered, retried: failed and due again, failed: given up after WEBHOOK_RETRY_FOR).', labelNames: ['result'] as const, registers: [registry] });
+  for (const result of WEBHOOK_RESULTS) webhookDeliveries.inc({ result }, 0);
   mirroredCounter(registry, 'tether_password_hashes_total', 'Password checks (one argon2id verify each), for known and unknown logins alike; counted per process.', passwordVerifications);
 
   return {
@@ -123,6 +126,9 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
     },
     cacheBehind() {
       cacheBehind.inc();
+    },
+    webhookDelivery(result: (typeof WEBHOOK_RESULTS)[number]) {
+      webhookDeliveries.inc({ result });
     },
     async text(): Promise<{ contentType: string; body: string }> {
       return { contentType: registry.contentType, body: await registry.metrics() };

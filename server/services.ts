@@ -14,6 +14,10 @@ import type { AuditLog } from './audit/auditLog.ts';
 import type { Metrics } from './metrics.ts';
 import type { StateCache } from './cache/stateCache.ts';
 import type { ChangeLog } from './cache/changeLog.ts';
+import type { EventStore } from './stores/eventStore.ts';
+import type { EventFeed } from './events/eventFeed.ts';
+import type { EventRecorder } from './events/eventRecorder.ts';
+import type { WebhookStore } from './stores/webhookStore.ts';
 
 export interface Services {
   config: Config;
@@ -34,4 +38,7 @@ export interface Services {
   sessions: SessionService;
   audit: AuditLog;
   metrics: Metrics;
+  /** Session events: the rows, the live feed (every instance's events, in commit order), and the batcher of refusals and throttles. */
+  events: { rows: EventStore; feed: EventFeed; recorder: EventRecorder };
+  webhooks: WebhookStore;
 }

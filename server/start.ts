@@ -11,6 +11,8 @@ import type { AnyMethod } from './rpc/method.ts';
 import type { Services } from './services.ts';
 import { buildServices, closeServices, StartAbandoned } from './buildServices.ts';
 import { tokenRoute } from './http/tokenRoute.ts';
+import { consoleRoute } from './http/consoleRoute.ts';
+import { consoleEvents } from './console/eventsRoute.ts';
 import { ensureAuditPartitions, retention } from './audit/retention.ts';
 import { sessionSweeper } from './sessions/sweeper.ts';
 import { metricsRoute } from './http/metricsRoute.ts';
@@ -18,6 +20,8 @@ import { startMetricsServer, type MetricsServer } from './http/metricsServer.ts'
 import { rpcTransport } from './http/rpcTransport.ts';
 import { trustedProxies } from './http/peer.ts';
 import { methods as allMethods } from '../rpc-methods/index.ts';
+import { eventsRoute } from './http/eventsRoute.ts';
+import { webhookWorker } from './events/webhookWorker.ts';
 
 export { buildServices, closeServices, StartAbandoned };
 
@@ -74,7 +78,7 @@ function startBackground(services: Services): () => Promise<void> {
     log,
     idleTimeout: config.sessionIdleTimeout,
   });
-  const prune = retention({ sql: services.db.sql, store: services.sessionRows, log, days: config.retentionDays });
+  const prune = retention({ sql: services.db.sql, store: services.sessionRows, events: services.events.rows, log, days: config.retentionDays });
   let running: Promise<unknown> = Promise.resolve();
   let ticks = 0;
   const timer = setInterval(() => {
@@ -89,6 +93,19 @@ function startBackground(services: Services): () => Promise<void> {
   return async () => {
     clearInterval(timer);
     await running;
+  };
+}
+
+/** The webhook worker (WEBHOOKS=on): woken by every new event, and by its own poll. Answers the stop. */
+function startWebhooks(services: Services): () => Promise<void> {
+  const { config, log } = services;
+  if (!config.webhooks.enabled) return async () => {};
+  const worker = webhookWorker({ store: services.webhooks, key: services.keys.webhookSecrets, log, metrics: services.metrics, settings: config.webhooks, pollMs: config.changePollInterval });
+  const unsubscribe = services.events.feed.subscribe(undefined, () => worker.wake());
+  worker.start();
+  return async () => {
+    unsubscribe();
+    await worker.stop();
   };
 }
 
@@ -107,7 +124,8 @@ export async function startTether(config: Config, options: StartOptions = {}): P
 async function serveHttp(config: Config, log: Logger, services: Services, options: StartOptions): Promise<Tether> {
   const registry = createRegistry([...allMethods, ...(options.methods ?? [])]);
   services.metrics.knownMethods(registry.methods.keys());
-  const app = createApp(services, registry, [tokenRoute, metricsRoute, ...(options.routes ?? [])]);
+  const events = eventsRoute(services);
+  const app = createApp(services, registry, [tokenRoute, metricsRoute, events.route, consoleRoute(registry, [consoleEvents(events.route)]), ...(options.routes ?? [])]);
   // The common JSON-RPC call on Node's http directly; everything else through Koa (rpcTransport.ts says why).
   const serveRpc = rpcTransport(services, registry, trustedProxies(config.trustedProxies));
   const koa = app.callback();
@@ -122,6 +140,7 @@ async function serveHttp(config: Config, log: Logger, services: Services, option
     throw err;
   }
   const stopBackground = startBackground(services);
+  const stopWebhooks = startWebhooks(services);
   const stopLoopWatch = services.metrics.watchEventLoop(log);
 
   // Slow clients do not hold a socket forever: headers within HEADERS_TIMEOUT, the whole request within
@@ -138,7 +157,7 @@ async function serveHttp(config: Config, log: Logger, services: Services, option
       server.listen(config.port, config.host, () => resolve());
     });
   } catch (err) {
-    await Promise.all([stopBackground(), stopCounting(), metricsServer?.close()]);
+    await Promise.all([stopBackground(), stopWebhooks(), stopCounting(), metricsServer?.close()]);
     throw err;
   }
   const { port } = server.address() as AddressInfo;
@@ -150,13 +169,15 @@ async function serveHttp(config: Config, log: Logger, services: Services, option
   const close = () =>
     (closing ??= (async () => {
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Event streams never end by themselves: ended here, their clients reconnect (to another instance).
+      events.closeAll();
       server.closeIdleConnections();
       const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdownTimeout * 1000).unref());
       if ((await Promise.race([drained, deadline])) === 'timeout') {
         log.warn({ timeout_s: config.shutdownTimeout }, 'shutdown timeout: closing remaining connections');
         server.closeAllConnections();
       }
-      await Promise.all([stopBackground(), stopCounting(), metricsServer?.close()]);
+      await Promise.all([stopBackground(), stopWebhooks(), stopCounting(), metricsServer?.close()]);
       stopLoopWatch();
       await closeServices(services);
       log.flush(); // synchronous for the buffered stdout (sync destination)

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../stores/database.ts';
 import type { SessionStore } from '../stores/sessionStore.ts';
+import type { EventStore } from '../stores/eventStore.ts';
 
 /** Days of partitions made ahead: a week of runs may fail before a row lands in the default partition. */
 export const PARTITION_DAYS_AHEAD = 7;
@@ -17,12 +18,12 @@ export async function ensureAuditPartitions(sql: Sql): Promise<number> {
   return row.made;
 }
 
-export function retention(deps: { sql: Sql; store: SessionStore; log: Logger; days: number }) {
+export function retention(deps: { sql: Sql; store: SessionStore; events?: Pick<EventStore, 'deleteBefore'>; log: Logger; days: number }) {
   const { sql, store, log, days } = deps;
-  return async function prune(): Promise<{ audit_partitions: number; audit_rows: number; sessions: number }> {
+  return async function prune(): Promise<{ audit_partitions: number; audit_rows: number; sessions: number; session_events: number }> {
     const made = await ensureAuditPartitions(sql);
     if (made) log.info({ partitions: made }, '[AUDIT PARTITIONS] day partitions made ahead');
-    if (days <= 0) return { audit_partitions: 0, audit_rows: 0, sessions: 0 };
+    if (days <= 0) return { audit_partitions: 0, audit_rows: 0, sessions: 0, session_events: 0 };
     const before = new Date(Date.now() - days * 86400_000);
     const [{ dropped }] = await sql<{ dropped: number }[]>`select tether_audit_drop_partitions(${before}) as dropped`;
     let auditRows = 0;
@@ -37,7 +38,9 @@ export function retention(deps: { sql: Sql; store: SessionStore; log: Logger; da
       sessionRows += deleted;
       if (deleted < 5000) break;
     }
-    if (dropped || auditRows || sessionRows) log.info({ audit_partitions: dropped, audit_rows: auditRows, sessions: sessionRows, days }, '[RETENTION] old rows deleted');
-    return { audit_partitions: dropped, audit_rows: auditRows, sessions: sessionRows };
+    // Session events (and their webhook deliveries) are kept as long as the audit.
+    const eventRows = deps.events ? await deps.events.deleteBefore(before) : 0;
+    if (dropped || auditRows || sessionRows || eventRows) log.info({ audit_partitions: dropped, audit_rows: auditRows, sessions: sessionRows, session_events: eventRows, days }, '[RETENTION] old rows deleted');
+    return { audit_partitions: dropped, audit_rows: auditRows, sessions: sessionRows, session_events: eventRows };
   };
 }

@@ -9,11 +9,13 @@ import type { Config } from '../config.ts';
 export interface SigningKeys {
   access: KeyObject;
   session: KeyObject;
+  /** Encrypts webhooks' HMAC secrets at rest (server/events/hookSecret.ts). */
+  webhookSecrets: KeyObject;
 }
 
 export function deriveKeys(secret: string): SigningKeys {
   const derive = (purpose: string) => createSecretKey(Buffer.from(hkdfSync('sha256', secret, 'tether', purpose, 32)));
-  return { access: derive('access-token'), session: derive('session-token') };
+  return { access: derive('access-token'), session: derive('session-token'), webhookSecrets: derive('webhook-secret') };
 }
 
 /** JWT_SECRET, or in embedded mode one generated once and kept under dataDir (mode 0600). */

@@ -79,6 +79,15 @@ export async function takeLoginSlot(ctx: CallContext, account: Account): Promise
   const retryAfter = Math.max(1, ...limits.map((l, i) => (over.includes(l) ? (counts[i].ttl > 0 ? counts[i].ttl : config.loginThrottle.windowSeconds) : 1)));
   const by = over.map((l) => l.what);
   ctx.record.reason = `throttled-${by.join('-')}`;
+  ctx.services.events.recorder.record({
+    type: 'login.throttled',
+    at: new Date(),
+    user_id: 'userId' in account ? account.userId : null,
+    client_id: ctx.record.clientId ?? null,
+    session_prefix: ctx.record.sessionPrefix ?? null,
+    reason: by.join(','),
+    session_row: null,
+  });
   log.warn(
     { request_id: ctx.requestId, method: ctx.record.method, client_id: ctx.record.clientId, ip: ctx.peer.ip, login_key: loginKey(account).slice(-8), by, retry_after: retryAfter, error_code: 'RATE_LIMITED', error: 'Too many requests' },
     '[LOGIN THROTTLED] too many failed logins',

@@ -96,6 +96,19 @@ function checkSecurityToken(ctx: JwtContext, found: Found): void {
   }
 }
 
+/** A hijack refusal (fingerprint, uid or client mismatch) is a session event; queued, never on the call's path. */
+function refusedEvent(ctx: JwtContext, found: Found): void {
+  ctx.services.events.recorder.record({
+    type: 'session.refused',
+    at: new Date(),
+    user_id: found.entry.uid,
+    client_id: ctx.client.id,
+    session_prefix: ctx.record.sessionPrefix ?? null,
+    reason: ctx.record.reason ?? null,
+    session_row: found.entry.id,
+  });
+}
+
 const hint = (m: string) =>
   m === 'USER-AGENT' ? 'User-Agent header' : m === 'IP' ? 'network address' : m === 'LANGUAGE' ? 'Accept-Language header' : 'X-Client-Fingerprint header';
 
@@ -123,7 +136,12 @@ export const requireSession =
       fail(ctx, 'SESSION_REQUIRED', `[SESSION REQUIRED] session ${ctx.record.sessionPrefix}... user_disabled`, { reason: 'user_disabled' }, 'This user is disabled: ask an administrator.', { reason: 'user_disabled' });
     }
     // A refusal here undoes the lookup's slide (requireJwt does it for every refusal before the handler).
-    checkSecurityToken(ctx, found);
+    try {
+      checkSecurityToken(ctx, found);
+    } catch (err) {
+      if (err instanceof RpcError && err.errorCode === 'SESSION_INVALID') refusedEvent(ctx, found);
+      throw err;
+    }
     // No keep-alive here: the scope and admin checks come after; decoratorsFor makes it once the handler is reached.
     return inner(params, Object.assign(ctx, { user: userOf(found), session: { ...found, prefix: prefixOf(sessionId) } }));
   };

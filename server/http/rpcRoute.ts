@@ -10,7 +10,7 @@ import type { Services } from '../services.ts';
 import { elapsedSince } from './elapsed.ts';
 
 export interface Envelope {
-  transport: 'jsonrpc' | 'odoo';
+  transport: 'jsonrpc' | 'odoo' | 'console';
   /** Odoo style: the registry name the path gave. */
   pathMethod?: string;
   /** The service's own request id: the response header, every log line and audit row. */

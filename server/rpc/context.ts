@@ -32,7 +32,7 @@ export interface CallRecord {
 
 export interface CallContext {
   requestId: string;
-  transport: 'jsonrpc' | 'odoo';
+  transport: 'jsonrpc' | 'odoo' | 'console';
   /** The request path, the problem object's `instance`. */
   instance: string;
   peer: Peer;

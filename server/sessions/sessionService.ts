@@ -21,7 +21,7 @@ import type { Metrics } from '../metrics.ts';
 import { CORRUPT, decodeUser, USER_PREFIX, type StateCache, type UserState } from '../cache/stateCache.ts';
 import type { ChangeLog } from '../cache/changeLog.ts';
 import { RpcError } from '../errors.ts';
-import { cacheKeyOf, hashOf, newSessionId } from './sessionId.ts';
+import { cacheKeyOf, hashOf, newSessionId, prefixOf } from './sessionId.ts';
 import { fingerprintOf } from './fingerprint.ts';
 import { signSecurityToken } from './securityToken.ts';
 
@@ -255,7 +255,7 @@ export function sessionService(deps: {
       const securityToken = signSecurityToken(keys.session, { uid: user.id, sid: hash, cid: clientId, fingerprint }, lifetime);
       const opened = await storage(
         store.open(
-          { hash, userId: user.id, clientId, securityToken, ip: fingerprint.ip, userAgent: fingerprint.ua, acceptLanguage: fingerprint.lang, clientFingerprint: fingerprint.client, loginAt, expiresAt, passwordHash },
+          { hash, idPrefix: prefixOf(sessionId), userId: user.id, clientId, securityToken, ip: fingerprint.ip, userAgent: fingerprint.ua, acceptLanguage: fingerprint.lang, clientFingerprint: fingerprint.client, loginAt, expiresAt, passwordHash },
           config.maxSessionsPerUser,
         ),
         log,

@@ -34,6 +34,12 @@ export function clientStore(sql: Sql, afterChange: () => Promise<void>) {
         returning *`;
       return { client, secret };
     },
+    /** A new secret, answered once; the old one stops working at once (tokens already issued live to their expiry). */
+    async rotateSecret(id: string): Promise<{ client: ClientRow; secret: string } | undefined> {
+      const secret = `tsec_${randomBytes(32).toString('base64url')}`;
+      const [client] = await sql<ClientRow[]>`update oauth_clients set secret_hash = ${sha256(secret).toString('hex')} where id = ${id} returning *`;
+      return client ? { client, secret } : undefined;
+    },
     async find(id: string): Promise<ClientRow | undefined> {
       const [row] = await sql<ClientRow[]>`select * from oauth_clients where id = ${id}`;
       return row;

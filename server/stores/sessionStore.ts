@@ -36,6 +36,8 @@ export interface SessionWithUser extends SessionRow {
 
 export interface NewSession {
   hash: string;
+  /** The session id's first 8 characters: what its events show (sql/015). */
+  idPrefix: string;
   userId: number;
   clientId: string;
   securityToken: string;
@@ -79,9 +81,9 @@ export function sessionStore(sql: Sql) {
         if (!user?.is_active) return 'inactive';
         if (!user.same) return 'password_changed';
         const [row] = await tx<{ id: number }[]>`
-          insert into api_sessions (session_hash, user_id, client_id, security_token, ip, user_agent, accept_language,
+          insert into api_sessions (session_hash, id_prefix, user_id, client_id, security_token, ip, user_agent, accept_language,
                                     client_fingerprint, login_at, last_activity, expires_at)
-          values (${s.hash}, ${s.userId}, ${s.clientId}, ${s.securityToken}, ${s.ip}, ${s.userAgent}, ${s.acceptLanguage},
+          values (${s.hash}, ${s.idPrefix}, ${s.userId}, ${s.clientId}, ${s.securityToken}, ${s.ip}, ${s.userAgent}, ${s.acceptLanguage},
                   ${s.clientFingerprint ?? null}, ${s.loginAt}, ${s.loginAt}, ${s.expiresAt})
           returning id`;
         const capped = await tx<{ session_hash: string }[]>`

@@ -28,3 +28,26 @@ export async function sessionStatistics(sql: Sql, idleTimeout: number, windowSec
     sessions_ended: { ...Object.fromEntries(END_REASONS.map((r) => [r, 0])), ...Object.fromEntries(ends.map((e) => [e.reason, e.n])) },
   };
 }
+
+/**
+ * Per minute over the last `minutes` (the current one included, oldest first, every minute present):
+ * logins that opened a session, and refused calls by error_code, from the audit.
+ */
+export async function callTimeline(sql: Sql, minutes: number) {
+  const rows = await sql<{ minute: number; code: string | null; n: number }[]>`
+    select extract(epoch from date_trunc('minute', at))::float8 as minute, error_code as code, count(*)::int as n
+      from api_access_log
+     where at >= date_trunc('minute', now()) - make_interval(mins => ${minutes - 1})
+       and (status <> 200 or method = 'users.login')
+     group by 1, 2`;
+  const [{ now }] = await sql<{ now: number }[]>`select extract(epoch from date_trunc('minute', now()))::float8 as now`;
+  const byMinute = new Map<number, { logins: number; refusals: Record<string, number> }>();
+  for (let i = minutes - 1; i >= 0; i--) byMinute.set(now - i * 60, { logins: 0, refusals: {} });
+  for (const row of rows) {
+    const slot = byMinute.get(row.minute);
+    if (!slot) continue;
+    if (row.code === null) slot.logins += row.n;
+    else slot.refusals[row.code] = (slot.refusals[row.code] ?? 0) + row.n;
+  }
+  return [...byMinute].map(([minute, counts]) => ({ minute: new Date(minute * 1000).toISOString(), ...counts }));
+}

@@ -130,7 +130,8 @@ async function convert(sql: Sql, rows: number) {
   const sample = await sql`select * from api_access_log where id % ${step} = 0 order by id`;
   const [{ max }] = await sql<{ max: string }[]>`select max(id)::text as max from api_access_log`;
 
-  assert.equal(await migrate(sql, SQL_DIR), ['014_audit_partitioned.sql']);
+  // 014, then any later migration (015 on: not about the audit).
+  assert.equal((await migrate(sql, SQL_DIR)).filter((f) => f < '015'), ['014_audit_partitioned.sql']);
 
   const [{ n }] = await sql<{ n: number }[]>`select count(*)::int as n from api_access_log`;
   assert.is(n, rows);

@@ -254,7 +254,7 @@ test('retention (90 days): old audit rows and old ended sessions are deleted, re
   assert.ok(recent >= 4, `audit rows of the last hour: ${recent}`);
 
   // RETENTION_DAYS=0 keeps everything.
-  assert.equal(await retention({ sql, store: x.services.sessionRows, log: x.services.log, days: 0 })(), { audit_partitions: 0, audit_rows: 0, sessions: 0 });
+  assert.equal(await retention({ sql, store: x.services.sessionRows, log: x.services.log, days: 0 })(), { audit_partitions: 0, audit_rows: 0, sessions: 0, session_events: 0 });
 });
 
 test.run();

@@ -192,6 +192,7 @@ testIn(test, 'embedded', "Dockerfile: the build stage's steps, run as shell step
     await promisify(execFile)('bash', ['-c', run], { cwd: dir, timeout: 120_000 });
     assert.ok(existsSync(join(dir, 'dist/server/main.js')));
     assert.ok(existsSync(join(dir, 'dist/sql/014_audit_partitioned.sql')));
+    assert.ok(existsSync(join(dir, 'dist/console/app.js')) && existsSync(join(dir, 'dist/console/index.html')));
 
     const port = await freePort();
     const server = spawn('node', ['dist/server/main.js'], {
@@ -205,6 +206,12 @@ testIn(test, 'embedded', "Dockerfile: the build stage's steps, run as shell step
         ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
       }
       assert.is(ready, 200, 'node dist/server/main.js answers /readyz');
+      // The console from dist/console (built by the same step), not from the sources.
+      for (const [path, type] of [['/console/', 'text/html'], ['/console/app.js', 'text/javascript'], ['/console/console.css', 'text/css']]) {
+        const response = await fetch(`http://127.0.0.1:${port}${path}`);
+        assert.is(response.status, 200, path);
+        assert.ok(response.headers.get('content-type')?.startsWith(type), path);
+      }
     } finally {
       server.kill('SIGTERM');
       await new Promise((resolve) => (server.exitCode === null ? server.once('exit', resolve) : resolve(null)));
