@@ -41,6 +41,8 @@ export function webhookWorker(deps: { store: WebhookStore; key: KeyObject; log: 
   let looping: Promise<void> | undefined;
   let again = false;
   let failing = false;
+  // Stopping aborts the POSTs in flight: each is recorded as due again now, for this or another instance.
+  const stopping = new AbortController();
 
   async function post(d: Claimed): Promise<{ ok: boolean; status: number | null; error: string }> {
     const secret = openSecret(key, d.secret);
@@ -51,7 +53,7 @@ export function webhookWorker(deps: { store: WebhookStore; key: KeyObject; log: 
         method: 'POST',
         body,
         redirect: 'manual',
-        signal: AbortSignal.timeout(settings.timeout * 1000),
+        signal: AbortSignal.any([AbortSignal.timeout(settings.timeout * 1000), stopping.signal]),
         headers: {
           'Content-Type': 'application/json',
           'User-Agent': 'Tether-Webhooks/1',
@@ -67,6 +69,7 @@ export function webhookWorker(deps: { store: WebhookStore; key: KeyObject; log: 
       return { ok: false, status: res.status, error: `HTTP ${res.status}` };
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
+      if (stopping.signal.aborted) return { ok: false, status: null, error: 'stopped: Tether shut down during the POST' };
       const why = e.name === 'TimeoutError' ? `timeout after ${settings.timeout} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
       return { ok: false, status: null, error: why };
     }
@@ -80,7 +83,7 @@ export function webhookWorker(deps: { store: WebhookStore; key: KeyObject; log: 
         metrics.webhookDelivery('delivered');
         return;
       }
-      const delay = backoffMs(d.attempts, settings);
+      const delay = stopping.signal.aborted ? 0 : backoffMs(d.attempts, settings);
       const giveUp = Date.now() - d.queued_at.getTime() >= settings.retryFor * 1000;
       await store.attemptFailed(d.id, outcome.status, outcome.error, giveUp ? undefined : new Date(Date.now() + delay));
       metrics.webhookDelivery(giveUp ? 'failed' : 'retried');
@@ -163,9 +166,10 @@ export function webhookWorker(deps: { store: WebhookStore; key: KeyObject; log: 
       };
       poll();
     },
-    /** Stops claiming; waits (bounded by the POST timeout) for deliveries in flight to record their outcome. */
+    /** Stops claiming, aborts the POSTs in flight and waits for their outcome to be recorded (due again at once). */
     async stop(): Promise<void> {
       stopped = true;
+      stopping.abort();
       clearTimeout(timer);
       clearTimeout(soon);
       await looping;
