@@ -9,11 +9,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import net from 'node:net';
 import { startTestTether, type TestTether } from '../support/tether.ts';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/throwaway.ts';
+import { startThrowawayPostgres, startThrowawayRedis, type ThrowawayPostgres, type ThrowawayRedis } from '../support/throwaway.ts';
 import { loggedIn, newUser } from '../support/fixtures.ts';
 import { storesEnv } from './load.ts';
 
 let pg: ThrowawayPostgres | undefined;
+// With Redis (real mode), a throwaway one: two databases on one Redis db read each other's user:<id> keys.
+let redis: ThrowawayRedis | undefined;
 let t: TestTether | undefined;
 let proxy: net.Server | undefined;
 const unhandled: unknown[] = [];
@@ -27,7 +29,7 @@ test.after(async () => {
   process.off('unhandledRejection', onUnhandled);
   await t?.close();
   proxy?.close();
-  await pg?.stop();
+  await Promise.all([pg?.stop(), redis?.stop()]);
 });
 
 /** Forwards to `port`; while `cutting()`, every connection after the first is reset when its client sends its first message after the start-up one. */
@@ -63,7 +65,8 @@ test('connections reset during their start-up: calls fail or succeed, the proces
   proxy = cutter.server;
   await new Promise<void>((resolve) => proxy!.listen(0, '127.0.0.1', resolve));
   const port = (proxy.address() as net.AddressInfo).port;
-  t = await startTestTether(storesEnv(`postgres://postgres@127.0.0.1:${port}/postgres`));
+  if (process.env.REDIS_URL) redis = await startThrowawayRedis();
+  t = await startTestTether(storesEnv(`postgres://postgres@127.0.0.1:${port}/postgres`, redis?.url));
   const session = await loggedIn(t);
   const user = await newUser(t);
 

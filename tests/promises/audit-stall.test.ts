@@ -6,21 +6,23 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { realStores, startTestTether, type TestTether } from '../support/tether.ts';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/throwaway.ts';
+import { startThrowawayPostgres, startThrowawayRedis, type ThrowawayPostgres, type ThrowawayRedis } from '../support/throwaway.ts';
 import { storesEnv } from '../faults/load.ts';
 import { unique } from '../support/fixtures.ts';
 
 let t: TestTether;
 let pg: ThrowawayPostgres | undefined;
+// A throwaway Redis beside the throwaway PostgreSQL: two databases on one Redis db read each other's user:<id> keys.
+let redis: ThrowawayRedis | undefined;
 test.before(async () => {
   // Real mode on a throwaway PostgreSQL: a lock on the shared audit table would stall every other
   // test file's audit writes too.
-  if (realStores) pg = await startThrowawayPostgres();
-  t = await startTestTether(pg ? storesEnv(pg.url) : {});
+  if (realStores) [pg, redis] = await Promise.all([startThrowawayPostgres(), startThrowawayRedis()]);
+  t = await startTestTether(pg ? storesEnv(pg.url, redis?.url) : {});
 });
 test.after(async () => {
   await t?.close();
-  await pg?.stop();
+  await Promise.all([pg?.stop(), redis?.stop()]);
 });
 
 /** The spool as it stands: the file, plus the copy a replay in progress works on (renamed aside). */

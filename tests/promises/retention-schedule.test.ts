@@ -9,25 +9,27 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realStores, startTestTether, type TestTether } from '../support/tether.ts';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/throwaway.ts';
+import { startThrowawayPostgres, startThrowawayRedis, type ThrowawayPostgres, type ThrowawayRedis } from '../support/throwaway.ts';
 import { loggedIn } from '../support/fixtures.ts';
 import { storesEnv } from '../faults/load.ts';
 import { hashOf } from '../../server/sessions/sessionId.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tether-retention-'));
 let pg: ThrowawayPostgres | undefined;
+// A throwaway Redis beside the throwaway PostgreSQL: two databases on one Redis db read each other's user:<id> keys.
+let redis: ThrowawayRedis | undefined;
 let t: TestTether | undefined;
 test.before(async () => {
-  if (realStores) pg = await startThrowawayPostgres();
+  if (realStores) [pg, redis] = await Promise.all([startThrowawayPostgres(), startThrowawayRedis()]);
 });
 test.after(async () => {
   await t?.close();
-  await pg?.stop();
+  await Promise.all([pg?.stop(), redis?.stop()]);
   rmSync(dataDir, { recursive: true, force: true });
 });
 
 const start = (sweepInterval: string) =>
-  startTestTether({ ...(pg ? storesEnv(pg.url) : {}), DATA_DIR: dataDir, SWEEP_INTERVAL: sweepInterval, RETENTION_DAYS: '1' });
+  startTestTether({ ...(pg ? storesEnv(pg.url, redis?.url) : {}), DATA_DIR: dataDir, SWEEP_INTERVAL: sweepInterval, RETENTION_DAYS: '1' });
 
 async function poll(ms: number, check: () => Promise<boolean>): Promise<boolean> {
   for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) if (await check()) return true;
