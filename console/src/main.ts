@@ -9,9 +9,10 @@ import { users } from './pages/users.ts';
 import { clients } from './pages/clients.ts';
 import { audit } from './pages/audit.ts';
 import { feed } from './pages/feed.ts';
+import { webhooks } from './pages/webhooks.ts';
 
 type Page = (main: HTMLElement) => Promise<void | (() => void)>;
-const PAGES: Record<string, Page> = { overview, sessions, users, clients, audit, feed };
+const PAGES: Record<string, Page> = { overview, sessions, users, clients, audit, feed, webhooks };
 
 const main = $<HTMLElement>('main');
 let cleanup: (() => void) | undefined;

@@ -235,6 +235,64 @@ run('clients: create one with a known scope; its secret is shown once, works, an
   assert.ok(await b.page.locator(`tr[data-client="${CONSOLE_CLIENT_ID}"]`, { hasText: 'built in' }).count());
 });
 
+run('webhooks: add one (its secret shown once); deliveries and failures are listed with their last error', async () => {
+  // A receiver that takes everything, and an address where nothing listens (a port just closed).
+  const received: string[] = [];
+  const receiver = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      received.push(body);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const closed = http.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const closedPort = (closed.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  try {
+    await signIn(t, admin);
+    await b.page.goto(`${t.url}/console/#/webhooks`);
+    await b.page.waitForSelector('#webhook-add');
+    const added: number[] = [];
+    // The hooks' ids, in the order added: the receiver's, then the closed port's.
+    for (const url of [`http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, `http://127.0.0.1:${closedPort}/down`]) {
+      await b.page.fill('#webhook-add input[name=url]', url);
+      await b.page.click('#webhook-add button[type=submit]');
+      await b.page.waitForSelector('#webhook-secret-value');
+      const secret = (await b.page.textContent('#webhook-secret-value')) ?? '';
+      assert.ok(secret.length >= 20, `a secret shown: ${secret.length} characters`);
+      await b.page.getByRole('button', { name: 'I have copied it' }).click();
+      assert.is(await b.page.locator('#webhook-secret-value').count(), 0, 'the secret is gone once dismissed');
+      assert.not.ok((await b.page.content()).includes(secret), 'nowhere on the page any more');
+      added.push(Math.max(...(await t.services.webhooks.list()).map((w) => Number(w.id))));
+    }
+    // A session opened is an event for both hooks.
+    await loggedIn(t);
+    let delivered = 0;
+    let failing = 0;
+    for (const until = Date.now() + 60_000; (delivered === 0 || failing === 0) && Date.now() < until; ) {
+      // The page reads the deliveries when it opens: a reload reads them again (a goto to the same #/ route would not).
+      await b.page.reload();
+      await b.page.waitForSelector('#delivery-list table, #delivery-list p');
+      delivered = await b.page.locator(`#delivery-list tr[data-status=delivered]`).count();
+      failing = await b.page.locator('#delivery-list tr[data-status=pending], #delivery-list tr[data-status=failed]').filter({ hasText: /ECONNREFUSED|refused|connect/i }).count();
+      if (delivered === 0 || failing === 0) await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.ok(delivered >= 1, 'a delivery to the receiver is listed as delivered');
+    assert.ok(failing >= 1, 'a delivery to the closed port is listed with its connection error');
+    assert.ok(received.length >= 1, 'the receiver got it');
+    const hookRow = b.page.locator(`#webhook-list tr[data-webhook="${added[1]}"]`);
+    assert.match((await hookRow.textContent()) ?? '', /ECONNREFUSED|refused|connect/i, 'the failing hook shows its last error');
+    await b.screenshot('webhooks');
+  } finally {
+    // The shared database's later events are not queued for these hooks.
+    for (const w of await t.services.webhooks.list()) if (w.url.includes('127.0.0.1')) await t.services.webhooks.remove(Number(w.id));
+    receiver.close();
+  }
+});
+
 run('audit: filtered by method and status, one page at a time', async () => {
   await open(t, 'audit');
   await b.page.fill('#audit-filters input[name=method]', 'admin.clients.create');
