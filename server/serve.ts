@@ -94,6 +94,7 @@ export async function serve(signals: StopSignals): Promise<void> {
       '',
       `Tether is listening on ${tether.url} (database: ${tether.services.db.kind}, cache: ${cache})`,
       ...(tether.metricsUrl ? [`Prometheus metrics (METRICS_PORT): ${tether.metricsUrl}/metrics`] : []),
+      ...(config.console ? [`Operator console: ${tether.url}/console/ (an admin user's login and password${demo ? `, e.g. the demo user ${demo.login}` : ''})`] : []),
       'Try it:',
       `  curl -s ${tether.url}/jsonrpc -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"system.ping"}'`,
       `  curl -s ${tether.url}/api/v1/system/ping -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"call","params":{}}'`,

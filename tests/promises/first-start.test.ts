@@ -41,6 +41,10 @@ test('first start: jwt-secret generated, demo client and user in demo-credential
   }
   assert.ok(banner.includes(flowMarker), `no demo flow printed:\n${banner}\n${logs}`);
   assert.ok(logs.includes('"msg":"tether listening"'), 'the start is logged on stdout');
+  // The console's address, and whom to sign in as: the demo user is an admin.
+  const consoleLine = /Operator console: (http:\/\/\S+\/console\/) \(.*the demo user demo\)/.exec(banner);
+  assert.ok(consoleLine, `the banner names the console:\n${banner}`);
+  assert.is((await fetch(consoleLine![1])).status, 200, 'the console answers at that address');
 
   const secret = readFileSync(join(dataDir, 'jwt-secret'));
   assert.ok(secret.length >= 32, `jwt-secret holds ${secret.length} bytes`);
