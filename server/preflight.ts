@@ -6,6 +6,7 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { ConfigError, type Config } from './config.ts';
+import { within } from './timers.ts';
 
 export async function checkDataDir(dataDir: string): Promise<void> {
   const probe = join(dataDir, `.write-test-${process.pid}`);
@@ -17,9 +18,6 @@ export async function checkDataDir(dataDir: string): Promise<void> {
     throw new ConfigError(`DATA_DIR=${JSON.stringify(dataDir)} is not usable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (it must be a directory this process can create and write)`);
   }
 }
-
-const within = <T>(ms: number, work: Promise<T>, what: string): Promise<T> =>
-  Promise.race([work, new Promise<T>((_, reject) => setTimeout(() => reject(Object.assign(new Error(what), { code: 'ETIMEDOUT' })), ms).unref())]);
 
 export async function checkListen(host: string, port: number, portVariable = 'PORT', hostVariable = 'HOST'): Promise<void> {
   try {

@@ -19,6 +19,7 @@ import type { Cache, Lookup, LoggedWrite } from './cache.ts';
 import { STALE, TOMBSTONE } from './cache.ts';
 import { clientKey, encodeClient, encodeUser, STATE_TTL, tokenKey, userKey } from './stateCache.ts';
 import { cacheKeyOf } from '../sessions/sessionId.ts';
+import { pollEvery } from '../timers.ts';
 
 export const CHANNEL = 'tether_changes';
 const BATCH = 1000;
@@ -63,7 +64,7 @@ export function changeLog(deps: { sql: Sql; cache: Cache; log: Logger; tombstone
   // of the log's head can itself be slow or failing, and a change is answered after at most 2 s).
   let changes = 0;
   let applied = 0;
-  let timer: NodeJS.Timeout | undefined;
+  let stopPolling = () => {};
   let stopped = false;
 
   const read = (after: number) =>
@@ -157,14 +158,7 @@ export function changeLog(deps: { sql: Sql; cache: Cache; log: Logger; tombstone
       known = Math.max(known, await readHead());
       const wake = () => void sync().catch(() => {});
       await listen(CHANNEL, wake, wake);
-      const poll = () => {
-        if (stopped) return;
-        wake();
-        timer = setTimeout(poll, pollMs);
-        timer.unref();
-      };
-      timer = setTimeout(poll, pollMs);
-      timer.unref();
+      if (!stopped) stopPolling = pollEvery(pollMs, wake);
       await sync().catch(() => {});
     },
     /**
@@ -185,7 +179,7 @@ export function changeLog(deps: { sql: Sql; cache: Cache; log: Logger; tombstone
     },
     stop(): void {
       stopped = true;
-      clearTimeout(timer);
+      stopPolling();
     },
   };
 }

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { EventStore } from '../stores/eventStore.ts';
 import { eventOf, type SessionEvent } from './sessionEvent.ts';
+import { pollEvery } from '../timers.ts';
 
 export const EVENTS_CHANNEL = 'tether_events';
 const BATCH = 500;
@@ -39,7 +40,7 @@ export function eventFeed(deps: { store: Pick<EventStore, 'after' | 'head'>; log
   const pollMs = deps.pollMs ?? 1000;
   const subscribers = new Set<Subscriber>();
   let head: bigint | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let stopPolling = () => {};
   let stopped = false;
   let failing = false;
 
@@ -117,18 +118,11 @@ export function eventFeed(deps: { store: Pick<EventStore, 'after' | 'head'>; log
     async follow(listen) {
       head ??= BigInt(await store.head());
       await listen(EVENTS_CHANNEL, wake, wake);
-      const poll = () => {
-        if (stopped) return;
-        wake();
-        timer = setTimeout(poll, pollMs);
-        timer.unref();
-      };
-      timer = setTimeout(poll, pollMs);
-      timer.unref();
+      if (!stopped) stopPolling = pollEvery(pollMs, wake);
     },
     stop() {
       stopped = true;
-      clearTimeout(timer);
+      stopPolling();
       subscribers.clear();
     },
   };

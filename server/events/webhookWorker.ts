@@ -16,6 +16,7 @@ import type { WebhookStore, Claimed } from '../stores/webhookStore.ts';
 import type { Metrics } from '../metrics.ts';
 import { eventOf } from './sessionEvent.ts';
 import { openSecret, signatureHeader } from './hookSecret.ts';
+import { pollEvery } from '../timers.ts';
 
 export interface WebhookSettings {
   retryFor: number;
@@ -36,7 +37,7 @@ export function webhookWorker(deps: { store: WebhookStore; key: KeyObject; log: 
   const lease = settings.timeout + 30;
   let inFlight = 0;
   const running = new Set<Promise<void>>();
-  let timer: NodeJS.Timeout | undefined;
+  let stopPolling = () => {};
   let stopped = false;
   let looping: Promise<void> | undefined;
   let again = false;
@@ -158,19 +159,15 @@ export function webhookWorker(deps: { store: WebhookStore; key: KeyObject; log: 
   return {
     wake,
     start(): void {
-      const poll = () => {
-        if (stopped) return;
-        wake();
-        timer = setTimeout(poll, pollMs);
-        timer.unref();
-      };
-      poll();
+      if (stopped) return;
+      wake();
+      stopPolling = pollEvery(pollMs, wake);
     },
     /** Stops claiming, aborts the POSTs in flight and waits for their outcome to be recorded (due again at once). */
     async stop(): Promise<void> {
       stopped = true;
       stopping.abort();
-      clearTimeout(timer);
+      stopPolling();
       clearTimeout(soon);
       await looping;
       await Promise.allSettled([...running]);

@@ -1,8 +1,6 @@
 // /readyz: PostgreSQL and the cache must both answer, each within a second; the body names the one that did not.
 import type { Services } from '../services.ts';
-
-const within = <T>(ms: number, work: Promise<T>): Promise<T> =>
-  Promise.race([work, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
+import { within } from '../timers.ts';
 
 async function probe(work: () => Promise<unknown>): Promise<string> {
   try {
