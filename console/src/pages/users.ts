@@ -2,7 +2,7 @@
 // shown when it refuses).
 import { rpc } from '../api.ts';
 import { button, fill, h, table, when } from '../dom.ts';
-import { failed, notify } from '../notice.ts';
+import { actionThen, failed, notify } from '../notice.ts';
 
 interface User {
   id: number;
@@ -30,15 +30,7 @@ export async function users(main: HTMLElement): Promise<void> {
   const list = h('div');
   fill(main, h('h1', {}, 'Users'), h('h2', {}, 'New user'), form, h('h2', {}, 'All users'), list);
 
-  const act = async (method: string, params: Record<string, unknown>, done: string) => {
-    try {
-      await rpc(method, params);
-      notify(done);
-      await load();
-    } catch (err) {
-      failed(err);
-    }
-  };
+  const act = actionThen(load);
 
   function resetForm(u: User): HTMLElement {
     const input = h('input', { type: 'password', name: 'new_password', placeholder: 'new password', autocomplete: 'new-password' });

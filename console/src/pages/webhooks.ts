@@ -3,7 +3,7 @@
 // shown once, here) and removing one. The same operations as `tether webhooks ...`.
 import { rpc } from '../api.ts';
 import { button, fill, h, table, when } from '../dom.ts';
-import { failed, notify } from '../notice.ts';
+import { actionThen, failed, notify } from '../notice.ts';
 
 interface Hook {
   id: number;
@@ -44,15 +44,7 @@ export async function webhooks(main: HTMLElement): Promise<void> {
   const deliveries = h('div', { id: 'delivery-list' });
   fill(main, h('h1', {}, 'Webhooks'), h('h2', {}, 'New webhook'), form, secretBox, h('h2', {}, 'All webhooks'), hooks, h('h2', {}, 'Deliveries (newest 100)'), h('label', {}, 'Status ', status), deliveries);
 
-  const act = async (method: string, params: Record<string, unknown>, done: string) => {
-    try {
-      await rpc(method, params);
-      notify(done);
-      await load();
-    } catch (err) {
-      failed(err);
-    }
-  };
+  const act = actionThen(load);
 
   async function load(): Promise<void> {
     const [{ webhooks: rows }, { deliveries: sent }] = await Promise.all([
