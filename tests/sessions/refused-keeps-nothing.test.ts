@@ -30,27 +30,30 @@ async function ttlBackUnder(s: Session, before: number): Promise<number> {
   return ttl;
 }
 
+/** The cache entry's last activity (`la`, whole seconds). */
+const laOf = async (s: Session) => (JSON.parse((await t.services.cache.get(cacheKeyOf(hashOf(s.sessionId))))!) as { la: number }).la;
+
 /**
- * The session made to look idle for 20 s, in the cache entry itself: its last activity 20 s earlier and
- * its TTL the idle time then left, as the cache would hold them (no wait: no time window is at stake
- * here, only where a refused call leaves the TTL). A slide a refused call left in place would put the
- * TTL back at IDLE, which does not run down 20 s within ttlBackUnder's 10 s bound: the check can fail.
- * Answers the TTL read back.
+ * The session made to look idle for `seconds`, in the cache entry itself: its last activity that much
+ * earlier and its TTL the idle time then left, as the cache would hold them (no wait: no time window is
+ * at stake here, only where a refused call leaves the TTL). A slide a refused call left in place would
+ * put the TTL back at IDLE, which does not run down 20 s within ttlBackUnder's 10 s bound: the check
+ * can fail. Answers the TTL read back and the entry's new last activity.
  */
-async function idledTwentySeconds(s: Session): Promise<number> {
+async function idledFor(s: Session, seconds: number): Promise<{ ttl: number; la: number }> {
   const key = cacheKeyOf(hashOf(s.sessionId));
   const entry = JSON.parse((await t.services.cache.get(key))!) as { la: number };
-  entry.la -= 20;
-  await t.services.cache.set(key, JSON.stringify(entry), IDLE - 20);
+  entry.la -= seconds;
+  await t.services.cache.set(key, JSON.stringify(entry), IDLE - seconds);
   const ttl = await ttlOf(s);
-  assert.ok(ttl <= IDLE - 20, `idle time set (ttl ${ttl})`);
-  return ttl;
+  assert.ok(ttl <= IDLE - seconds, `idle time set (ttl ${ttl})`);
+  return { ttl, la: entry.la };
 }
 
 /** Logs in, makes the session look idle for 20 s, makes the refused call, and checks the TTL did not come back to IDLE. */
 async function refusedKeepsNothing(name: string, refuse: (s: Session) => Promise<{ body: any }>, code: string) {
   const s = await loggedIn(t);
-  const before = await idledTwentySeconds(s);
+  const before = (await idledFor(s, 20)).ttl;
   for (let i = 0; i < 3; i++) {
     const res = await refuse(s);
     assert.is(res.body?.error?.data?.error_code, code, `${name}: ${JSON.stringify(res.body)}`);
@@ -81,7 +84,7 @@ test('a revoked bearer with a valid session: refused, the session not kept alive
 
 test('a disabled OAuth client: refused, the session not kept alive', async () => {
   const s = await loggedIn(t);
-  const before = await idledTwentySeconds(s);
+  const before = (await idledFor(s, 20)).ttl;
   await t.services.clients.setActive(s.client.id, false);
   const res = await s.call('me');
   assert.is(res.body?.error?.data?.error_code, 'TOKEN_REVOKED', res.text);
@@ -98,7 +101,7 @@ test('a fingerprint mismatch: refused, the session not kept alive', async () => 
 
 test('an admin-scoped client but a non-admin user: refused, the session not kept alive', async () => {
   const s = await loggedIn(t, { scopes: ['admin'] });
-  const before = await idledTwentySeconds(s);
+  const before = (await idledFor(s, 20)).ttl;
   const res = await s.call('admin.stats');
   assert.is(res.body?.error?.data?.error_code, 'FORBIDDEN', res.text);
   assert.ok((await ttlBackUnder(s, before)) <= before, 'a refused call slid the session');
@@ -114,22 +117,19 @@ for (const [name, refuse, code] of [
 ] as const) {
   test(`a ${name} on a session with a keep-alive due: refused, neither last_activity nor the TTL moved`, async () => {
     const s = name === 'non-admin user' ? await loggedIn(t, { scopes: ['admin'] }) : await loggedIn(t);
-    const key = cacheKeyOf(hashOf(s.sessionId));
-    const entry = JSON.parse((await t.services.cache.get(key))!) as { la: number };
-    entry.la -= 120;
-    await t.services.cache.set(key, JSON.stringify(entry), IDLE - 120);
-    const [row] = await t.services.db.sql<{ last_activity: Date }[]>`select last_activity from api_sessions where session_hash = ${hashOf(s.sessionId)}`;
+    const { la: before } = await idledFor(s, 120);
+    const lastActivity = async () => (await t.services.db.sql<{ last_activity: Date }[]>`select last_activity from api_sessions where session_hash = ${hashOf(s.sessionId)}`)[0].last_activity.getTime();
+    const written = await lastActivity();
     const res = await refuse(s);
     assert.is(res.body?.error?.data?.error_code, code, JSON.stringify(res.body));
     const ttl = await ttlBackUnder(s, IDLE - 120);
     assert.ok(ttl <= IDLE - 120, `${name}: TTL back at ${ttl}: the refused call kept the session alive`);
-    assert.is((JSON.parse((await t.services.cache.get(key))!) as { la: number }).la, entry.la, `${name}: the entry's last activity moved`);
+    assert.is(await laOf(s), before, `${name}: the entry's last activity moved`);
     // (PostgreSQL's last_activity is written off the call's path, in whole seconds after the login's.)
-    const [after] = await t.services.db.sql<{ last_activity: Date }[]>`select last_activity from api_sessions where session_hash = ${hashOf(s.sessionId)}`;
-    assert.is(after.last_activity.getTime(), row.last_activity.getTime(), `${name}: last_activity was written by a refused call`);
+    assert.is(await lastActivity(), written, `${name}: last_activity was written by a refused call`);
     assert.ok((await s.call('me')).body?.result, 'the owner\'s good call is accepted');
-    const la = (JSON.parse((await t.services.cache.get(key))!) as { la: number }).la;
-    assert.ok(la >= entry.la + 119, `the good call made the keep-alive that was due (la ${entry.la} -> ${la})`);
+    const la = await laOf(s);
+    assert.ok(la >= before + 119, `the good call made the keep-alive that was due (la ${before} -> ${la})`);
   });
 }
 
