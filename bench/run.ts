@@ -23,7 +23,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { createClient } from 'redis';
-import { pacedLoad, type LoadFigures, type PacedLoad } from './pacedLoad.ts';
+import { pacedLoad, WARMUP_S, type LoadFigures, type PacedLoad } from './pacedLoad.ts';
 import { findWrk, wrkLoad } from './wrkLoad.ts';
 import { backendsOf, pids, postgresBackground, redisOn, rssMbOf, watchCpu, type Finder } from './cpu.ts';
 import { benchWorld, freshDatabase, BENCH_LANG, BENCH_UA, type BenchWorld } from './fixtures.ts';
@@ -197,9 +197,16 @@ async function drive(scenario: string, target: Watched & { url: string }, load: 
 }
 
 async function paced(scenario: string, target: Watched & { url: string }, load: PacedLoad, note?: string): Promise<Figures> {
-  const cpu = watch(target, pids(process.pid)); // the paced sender runs in this process
-  const figures = await pacedLoad(target.url, load);
-  return recorded(withCpu({ scenario, ...figures, note }, cpu.stop(), figures.requests));
+  let senderPid: number | undefined;
+  const cpu = watch(target, () => (senderPid === undefined ? [] : [senderPid]));
+  const figures = await pacedLoad(target.url, load, (pid) => generators.add((senderPid = pid)));
+  generators.delete(senderPid!);
+  // The sender's warm-up (bench/pacedSender.ts) is in the CPU read but not in the calls counted.
+  const measured = cpu.stop();
+  const share = load.durationSeconds / (load.durationSeconds + WARMUP_S);
+  for (const k of Object.keys(measured.cpuUs) as (keyof typeof measured.cpuUs)[]) measured.cpuUs[k] *= share;
+  measured.wallUs *= share;
+  return recorded(withCpu({ scenario, ...figures, note }, measured, figures.requests));
 }
 
 /** A scenario's figures, kept for the table and printed as they come. */
