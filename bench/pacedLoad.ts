@@ -5,7 +5,7 @@
 // process of its own, on the load generator's core, so its CPU is read like wrk's and the bench's own
 // work (reading /proc) never delays a request.
 import { spawn } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, setPriority } from 'node:os';
 
 export interface PacedLoad {
   path: string;
@@ -36,6 +36,13 @@ export async function pacedLoad(baseUrl: string, load: PacedLoad, onStart?: (pid
   // exec: the pid watched is node's own, not a taskset wrapper's.
   const argv = cpus().length >= 2 ? ['-c', 'exec taskset -c 1 "$@"', 'sh', ...node] : ['-c', 'exec "$@"', 'sh', ...node];
   const child = spawn('sh', argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Ahead of the stores and the rest of the machine where allowed (root): a sender that waits for a CPU
+  // sends late, and that lateness would be counted as the server's.
+  try {
+    setPriority(child.pid!, -5);
+  } catch {
+    // not allowed (not root): it runs at the default priority
+  }
   onStart?.(child.pid!);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
