@@ -16,7 +16,7 @@
 // corrupt) asks PostgreSQL and keeps nothing. Concurrent calls at one version share one read (the same
 // argument: the read started after a lookup that read that version).
 //
-// Bounded: MAX_PAGES pages (least recently used dropped first); what is memoised is the page only
+// Bounded: MAX_PAGES pages and MAX_TEXT of their text (least recently used dropped first); what is memoised is the page only
 // (items and next), the total of with_total is counted as before.
 import type { AgentView } from './agentStore.ts';
 
@@ -36,14 +36,36 @@ export interface Page {
 export const PAGE_MEMO_RESULTS = ['hit', 'miss', 'bypass'] as const;
 export type PageMemoResult = (typeof PAGE_MEMO_RESULTS)[number];
 
-/** Pages kept per process: 256 pages of 20 agents are ~1-2 MB. */
+/** Pages kept per process, at most: 256 pages of 20 agents are ~1-2 MB. */
 export const MAX_PAGES = 256;
+/**
+ * And at most this much text (names and descriptions, plus ~150 bytes per agent for the rest): 256
+ * pages of 100 agents with 2,000-character descriptions would be ~50 MB; past the budget the least
+ * recently used pages go first.
+ */
+export const MAX_TEXT = 16 * 1024 * 1024;
 
-export function agentPages(options: { max?: number; counted?: (result: PageMemoResult) => void } = {}) {
+interface Kept {
+  version: string;
+  page: Promise<Page>;
+  /** Its text's size once read (0 while the read is in flight). */
+  size: number;
+}
+
+const sizeOf = (page: Page) => page.items.reduce((n, a) => n + 150 + a.name.length + a.description.length, 0);
+
+export function agentPages(options: { max?: number; maxText?: number; counted?: (result: PageMemoResult) => void } = {}) {
   const max = options.max ?? MAX_PAGES;
+  const maxText = options.maxText ?? MAX_TEXT;
   const counted = options.counted ?? (() => {});
   // Map order is the recency order: a hit moves its page to the end, the first one is dropped.
-  const pages = new Map<string, { version: string; page: Promise<Page> }>();
+  const pages = new Map<string, Kept>();
+  let text = 0;
+
+  const drop = (key: string) => {
+    text -= pages.get(key)?.size ?? 0;
+    pages.delete(key);
+  };
 
   return {
     /** The page for `query` at `version` (undefined: none usable), from the memo or from `read`. */
@@ -64,19 +86,26 @@ export function agentPages(options: { max?: number; counted?: (result: PageMemoR
       // A call that read an older version than the page kept (its lookup came before a change another
       // call has already seen) reads for itself and leaves the newer page in place.
       if (kept !== undefined && Number(kept.version) > Number(version)) return read();
-      const page = read().then(frozen);
-      const entry = { version, page };
-      pages.delete(key);
+      const entry: Kept = { version, page: read().then(frozen), size: 0 };
+      drop(key);
       pages.set(key, entry);
-      if (pages.size > max) pages.delete(pages.keys().next().value as string);
-      // A failed read is not kept: the next call reads again.
-      page.catch(() => {
-        if (pages.get(key) === entry) pages.delete(key);
-      });
-      return page;
+      if (pages.size > max) drop(pages.keys().next().value as string);
+      entry.page.then(
+        (page) => {
+          if (pages.get(key) !== entry) return;
+          entry.size = sizeOf(page);
+          text += entry.size;
+          while (text > maxText && pages.size > 1) drop(pages.keys().next().value as string);
+        },
+        // A failed read is not kept: the next call reads again.
+        () => {
+          if (pages.get(key) === entry) drop(key);
+        },
+      );
+      return entry.page;
     },
-    /** Pages kept now (tests, metrics). */
-    size: () => pages.size,
+    /** Pages kept now, and their text's size (tests). */
+    size: () => ({ pages: pages.size, text }),
   };
 }
 
