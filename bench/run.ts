@@ -9,7 +9,8 @@
 // PostgreSQL and Redis float.
 //
 // Scenarios: the bare node:http echo, the Koa echo, express-session, system.ping (no auth), me (the
-// validated call), agents.list (a page of 20) at 1,000 and at 1M agents, me at half its maximum rate (an evenly paced
+// validated call), agents.list (a page of 20) at 1,000 and at 1M agents (the same page each call, and
+// a different one each call: memo misses), me at half its maximum rate (an evenly paced
 // open-loop sender, bench/pacedLoad.ts) beside the Koa echo at the same paced rate with the longest
 // event-loop stall from tether_event_loop_delay_seconds, login, and on `me`: the restore path, the
 // memory run, Redis down, WORKERS=2, and the embedded mode's RSS. Prints a table and writes bench/results/<time>.json
@@ -391,6 +392,13 @@ async function main() {
     const deep = rpcBody({ session_id: hotSession, limit: 20, after: SHORT ? 90_000 : 900_000 });
     await drive(`tether: agents.list, ${label} agents, deep cursor`, tetherTarget, { path: '/api/v1/agents/list', body: deep, headers });
     await drive(`tether: agents.list, ${label} agents, with_total`, tetherTarget, { path: '/api/v1/agents/list', body: rpcBody({ session_id: hotSession, limit: 20, with_total: true }), headers }, 'total estimated (total_is_estimate)');
+    // The scenarios above ask for the same page call after call: answered from the per-process memo
+    // (server/stores/agentPages.ts) while no agent changes. This one asks for a different page each
+    // call, rotating through 5,000 cursors over the table (the memo keeps 256 pages, so every call
+    // misses): what a page read from PostgreSQL costs stays in sight.
+    const agents = SHORT ? 100_000 : 1_000_000;
+    const cursors = Array.from({ length: 5000 }, (_, i) => Math.floor((i * agents) / 5000));
+    await drive(`tether: agents.list, ${label} agents, a different page each call (memo misses)`, tetherTarget, { path: '/api/v1/agents/list', bodies: cursors.map((after) => rpcBody({ session_id: hotSession, limit: 20, after })), headers }, '5,000 cursors in rotation');
     extra.agents_list_cost_1m_vs_1k = Math.round((list1m.cpu_us!.total / Math.max(0.1, hot.cpu_us!.total)) * 100) / 100;
   }
 

@@ -55,12 +55,15 @@ export const list = defineMethod({
     total_is_estimate: Type.Optional(Type.Boolean({ description: "With with_total only: true when total is the planner's estimate (more than 10,000 agents)." })),
   }),
   requires: { session: true },
+  // The agents' version rides in the validated call's one cache round trip: a page kept at that
+  // version is answered from this process's memo, without PostgreSQL (server/stores/agentPages.ts).
+  reads: ['agents'],
   async handler(params, ctx) {
     const limit = params.limit ?? 20;
     const offset = params.offset ?? 0;
     const includeInactive = params.include_inactive === true;
     const [page, counted] = await Promise.all([
-      ctx.services.agents.page({ limit, after: params.after ?? 0, offset, includeInactive }),
+      ctx.services.agents.page({ limit, after: params.after ?? 0, offset, includeInactive }, ctx.versions?.agents),
       params.with_total ? ctx.services.agents.total(includeInactive) : undefined,
     ]);
     return {

@@ -13,6 +13,7 @@ import { deriveKeys, resolveSecret } from './auth/keys.ts';
 import { userStore } from './stores/userStore.ts';
 import { clientStore } from './stores/clientStore.ts';
 import { agentStore } from './stores/agentStore.ts';
+import { agentPages } from './stores/agentPages.ts';
 import { sessionStore } from './stores/sessionStore.ts';
 import { sessionService } from './sessions/sessionService.ts';
 import { auditLog } from './audit/auditLog.ts';
@@ -94,7 +95,7 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
       changes,
       users,
       clients: clientStore(db.sql, afterChange),
-      agents: agentStore(db.sql),
+      agents: agentStore(db.sql, afterChange, agentPages({ counted: metrics.agentsPageMemo })),
       sessionRows,
       sessions: sessionService({ config, log, cache, state, changes: { lookup: changes.lookup, afterChange }, store: sessionRows, users, keys, metrics }),
       audit,

@@ -12,6 +12,7 @@ import type { CallRecord } from './rpc/context.ts';
 import { END_REASONS } from './sessions/endReasons.ts';
 import { passwordVerifications } from './auth/passwords.ts';
 import type { Mismatch } from './sessions/fingerprint.ts';
+import { PAGE_MEMO_RESULTS, type PageMemoResult } from './stores/agentPages.ts';
 
 /** requireSession's refusals as the hijack counter labels them: the MISMATCH markers, lower case, dashed. */
 export const HIJACK_COMPONENTS = ['user-agent', 'ip', 'language', 'client-fingerprint', 'uid', 'client'] as const;
@@ -76,6 +77,18 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       for (const result of CACHE_RESULTS) this.inc({ result }, lookups[result]);
     },
   });
+  // Plain numbers handed over at scrape time, as the lookups above: agents.list counts one per call.
+  const pageMemo = { hit: 0, miss: 0, bypass: 0 };
+  new Counter({
+    name: 'tether_agents_page_memo_total',
+    help: "agents.list pages by how they were answered: hit (this process's memo, at the agents' version just read), miss (read from PostgreSQL and kept), bypass (read from PostgreSQL, no usable version: the cache behind, unreachable or without it).",
+    labelNames: ['result'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const result of PAGE_MEMO_RESULTS) this.inc({ result }, pageMemo[result]);
+    },
+  });
   const cacheBehind = new Counter({ name: 'tether_cache_behind_total', help: 'Lookups that found the cache behind the change log (it missed writes, or came back older) and caught it up first.', registers: [registry] });
   // NaN until the first count, and whenever the last one failed (the TetherDatabaseUnreachable alert).
   let activeSessions = Number.NaN;
@@ -123,6 +136,9 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
     },
     cacheLookup(result: 'hit' | 'miss' | 'error') {
       lookups[result]++;
+    },
+    agentsPageMemo(result: PageMemoResult) {
+      pageMemo[result]++;
     },
     cacheBehind() {
       cacheBehind.inc();

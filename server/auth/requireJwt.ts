@@ -4,7 +4,7 @@ import type { CallContext } from '../rpc/context.ts';
 import type { Handler } from '../rpc/method.ts';
 import { verifyAccessToken } from './accessTokens.ts';
 import { isLive, type Lookup } from '../cache/cache.ts';
-import { clientKey, CORRUPT, decodeClient, decodeToken, tokenKey, USER_PREFIX } from '../cache/stateCache.ts';
+import { clientKey, CORRUPT, decodeClient, decodeToken, decodeVersion, tokenKey, USER_PREFIX, VERSION_KEYS, type VersionedTable } from '../cache/stateCache.ts';
 import { cacheKeyOf, hashOf, isWellFormed } from '../sessions/sessionId.ts';
 import { parseEntry, type Prefetched } from '../sessions/sessionService.ts';
 import { sessionIdOf } from './requireSession.ts';
@@ -19,7 +19,15 @@ export interface JwtContext extends CallContext {
   client: ClientIdentity;
   /** The session the bearer check's cache round trip already read (by the hash of the call's session_id). */
   prefetched?: Prefetched & { hash: string };
+  /**
+   * The versions the method `reads` (method.ts), as the same round trip read them: a table is absent
+   * when the cache could not be trusted or had no usable version (then the handler asks PostgreSQL).
+   */
+  versions?: Versions;
 }
+
+export type Versions = Partial<Record<VersionedTable, string>>;
+const NO_VERSIONS: Versions = Object.freeze({});
 
 // The scheme name is case-insensitive (RFC 7235 section 2.1): "bearer <token>" is the same header.
 const BEARER = /^Bearer ([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*)$/i;
@@ -88,7 +96,7 @@ function refuse(ctx: CallContext, code: 'AUTH_HEADER_REQUIRED' | 'TOKEN_INVALID'
  * method also needs a session, the same cache round trip reads it (`sessionHash`), handed on as
  * `prefetched` so requireSession asks nothing more.
  */
-export async function clientOf(ctx: CallContext, sessionHash?: string): Promise<{ client: ClientIdentity; prefetched?: Prefetched & { hash: string } }> {
+export async function clientOf(ctx: CallContext, sessionHash?: string, reads: readonly VersionedTable[] = []): Promise<{ client: ClientIdentity; prefetched?: Prefetched & { hash: string }; versions: Versions }> {
   const header = ctx.headers.authorization;
   if (!header) refuse(ctx, 'AUTH_HEADER_REQUIRED', 'Send Authorization: Bearer <access_token> (from POST /api/v1/auth/token).', '[AUTH] no bearer token');
   const match = BEARER.exec(header.trim());
@@ -105,7 +113,9 @@ export async function clientOf(ctx: CallContext, sessionHash?: string): Promise<
   // undefined: the cache is unreachable, or behind the change log and not caught up: PostgreSQL answers.
   let looked: Lookup | undefined;
   try {
-    looked = await ctx.services.changes.lookup(sessionHash && cacheKeyOf(sessionHash), sessions.idleTimeout, USER_PREFIX, [clientKey(clientId), tokenKey(jti)]);
+    const keys = [clientKey(clientId), tokenKey(jti)];
+    for (const table of reads) keys.push(VERSION_KEYS[table]);
+    looked = await ctx.services.changes.lookup(sessionHash && cacheKeyOf(sessionHash), sessions.idleTimeout, USER_PREFIX, keys);
   } catch (err) {
     ctx.services.log.debug({ err: (err as Error).message }, 'cache unavailable: token status from PostgreSQL');
   }
@@ -135,11 +145,30 @@ export async function clientOf(ctx: CallContext, sessionHash?: string): Promise<
     }
     // A scope removed from the client is refused at once; one added comes with the client's next token.
     const live = scopes.filter((s) => client.scopes.includes(s));
-    return { client: { id: clientId, scopes: live, jti }, prefetched };
+    return { client: { id: clientId, scopes: live, jti }, prefetched, versions: reads.length && looked ? await versionsOf(ctx, looked, reads, near) : NO_VERSIONS };
   } catch (err) {
     undoSlide(ctx, prefetched);
     throw err;
   }
+}
+
+/**
+ * The versions a lookup read (after the client's and the token's keys). One that is missing or holds
+ * garbage is not used by this call (its handler asks PostgreSQL) and is filled, or mended, with the
+ * cache's position read in the same lookup (stateCache.ts fillVersion says why that is safe).
+ */
+async function versionsOf(ctx: CallContext, looked: Lookup, reads: readonly VersionedTable[], near: string | undefined): Promise<Versions> {
+  const versions: Versions = {};
+  for (let i = 0; i < reads.length; i++) {
+    const raw = looked.values[2 + i] ?? null;
+    const version = decodeVersion(raw);
+    if (typeof version === 'string') versions[reads[i]] = version;
+    else if (looked.position >= 0) {
+      const key = VERSION_KEYS[reads[i]];
+      await (version === CORRUPT ? ctx.services.state.mendVersion(key, raw as string, looked.position, near) : ctx.services.state.fillVersion(key, looked.position, near));
+    }
+  }
+  return versions;
 }
 
 /**
@@ -154,18 +183,18 @@ function undoSlide(ctx: CallContext, prefetched: (Prefetched & { hash: string })
 }
 
 export const requireJwt =
-  <P, R>(inner: Handler<P, R, JwtContext>, options: { session?: boolean } = {}): Handler<P, R, CallContext> =>
+  <P, R>(inner: Handler<P, R, JwtContext>, options: { session?: boolean; reads?: readonly VersionedTable[] } = {}): Handler<P, R, CallContext> =>
   async (params, ctx) => {
     let sessionHash: string | undefined;
     if (options.session) {
       const given = sessionIdOf(ctx)?.value;
       if (isWellFormed(given)) sessionHash = hashOf(given);
     }
-    const { client, prefetched } = await clientOf(ctx, sessionHash);
+    const { client, prefetched, versions } = await clientOf(ctx, sessionHash, options.reads);
     // The call's one context grows as it is checked (a copy per decorator cost a visible share of a call).
-    if (!prefetched) return inner(params, Object.assign(ctx, { client, prefetched }));
+    if (!prefetched) return inner(params, Object.assign(ctx, { client, prefetched, versions }));
     try {
-      return await inner(params, Object.assign(ctx, { client, prefetched }));
+      return await inner(params, Object.assign(ctx, { client, prefetched, versions }));
     } catch (err) {
       if (!ctx.reachedHandler) undoSlide(ctx, prefetched);
       throw err;

@@ -6,6 +6,7 @@ import type { Handler } from '../rpc/method.ts';
 import { requireJwt, type JwtContext } from './requireJwt.ts';
 import { requireSession, type SessionContext } from './requireSession.ts';
 import { requireRecentProof } from './requireRecentProof.ts';
+import type { VersionedTable } from '../cache/stateCache.ts';
 
 export interface Requirements {
   /** An application bearer token (OAuth client credentials). */
@@ -46,8 +47,8 @@ const requireAdmin =
 
 type AnyHandler = Handler<unknown, unknown, never>;
 
-/** Wraps a handler in the decorators its requirements name. */
-export function decoratorsFor(requires: Requirements): (inner: Handler<unknown, unknown>) => Handler<unknown, unknown> {
+/** Wraps a handler in the decorators its requirements name; `reads`: the versions the bearer check's round trip also reads. */
+export function decoratorsFor(requires: Requirements, reads: readonly VersionedTable[] = []): (inner: Handler<unknown, unknown>) => Handler<unknown, unknown> {
   const session = Boolean(requires.session || requires.admin);
   const bearer = Boolean(requires.bearer || requires.scope || session);
   return (inner) => {
@@ -63,7 +64,7 @@ export function decoratorsFor(requires: Requirements): (inner: Handler<unknown, 
     if (requires.admin) h = requireAdmin(requireRecentProof(h as Handler<unknown, unknown, SessionContext>)) as AnyHandler;
     if (requires.scope) h = requireScope(requires.scope, h as Handler<unknown, unknown, JwtContext>) as AnyHandler;
     if (session) h = requireSession(h as Handler<unknown, unknown, SessionContext>) as AnyHandler;
-    if (bearer) h = requireJwt(h as Handler<unknown, unknown, JwtContext>, { session }) as AnyHandler;
+    if (bearer) h = requireJwt(h as Handler<unknown, unknown, JwtContext>, { session, reads }) as AnyHandler;
     return h as Handler<unknown, unknown>;
   };
 }

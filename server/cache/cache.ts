@@ -37,6 +37,11 @@ export interface Lookup {
    * write, or came back from an older snapshot): nothing else was read, nothing slid.
    */
   behind: boolean;
+  /**
+   * The change-log position the cache had applied when it answered (the session's slot group's, on a
+   * cluster); -1 when behind. What a missing version key is filled with (stateCache.ts fillVersion).
+   */
+  position: number;
   /** The session entry (slid to the idle TTL when live), a tombstone, or null. */
   session: string | null;
   /** The state of the user the live session entry names (by its `"uid":N`), or null. */

@@ -1,7 +1,7 @@
 // The change log's follower: how every cache learns what changed in PostgreSQL, whoever changed it
 // (this instance, another one, the CLI, SQL typed in psql). Triggers (sql/008) append each session
-// end, live-session change, user, client and token state change to cache_changes in the transaction
-// that makes it, numbered in commit order. This follower reads the log by position and applies it to
+// end, live-session change, user, client and token state change (and, sql/017, one row per transaction
+// that changed agents) to cache_changes in the transaction that makes it, numbered in commit order. This follower reads the log by position and applies it to
 // the cache in one atomic step per batch, which also records the position applied, in the cache
 // itself (Redis keeps it beside the data it describes).
 //
@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import type { Sql } from '../stores/database.ts';
 import type { Cache, Lookup, LoggedWrite } from './cache.ts';
 import { STALE, TOMBSTONE } from './cache.ts';
-import { clientKey, encodeClient, encodeUser, STATE_TTL, tokenKey, userKey } from './stateCache.ts';
+import { agentsVersionKey, clientKey, encodeClient, encodeUser, STATE_TTL, tokenKey, userKey } from './stateCache.ts';
 import { cacheKeyOf } from '../sessions/sessionId.ts';
 import { pollEvery } from '../timers.ts';
 
@@ -26,7 +26,7 @@ const BATCH = 1000;
 
 export interface ChangeRow {
   pos: number;
-  kind: 'session_end' | 'session' | 'user' | 'client' | 'token';
+  kind: 'session_end' | 'session' | 'user' | 'client' | 'token' | 'agents';
   key: string;
   data: Record<string, unknown>;
 }
@@ -45,6 +45,10 @@ export function writeOf(row: ChangeRow, tombstoneSeconds: number): LoggedWrite {
       return { pos: row.pos, key: clientKey(row.key), value: encodeClient({ active: d.active === true, scopes: Array.isArray(d.scopes) ? (d.scopes as string[]) : [] }), ttl: STATE_TTL };
     case 'token':
       return { pos: row.pos, key: tokenKey(row.key), value: 'revoked', ttl: Math.max(1, Number(d.exp) - Math.floor(Date.now() / 1000)) };
+    case 'agents':
+      // The agents' version is the position of their last change: positions only grow, so a version
+      // read after this write differs from every version read before the change committed.
+      return { pos: row.pos, key: agentsVersionKey, value: String(row.pos), ttl: STATE_TTL };
   }
 }
 

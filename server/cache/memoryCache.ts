@@ -62,10 +62,10 @@ export function memoryCache(now: () => number = Date.now): Cache {
       return true;
     },
     async lookup(sessionKey, idleSeconds, userKeyPrefix, keys, known) {
-      if (applied < known) return { behind: true, session: null, user: null, values: keys.map(() => null) };
+      if (applied < known) return { behind: true, position: -1, session: null, user: null, values: keys.map(() => null) };
       const session = sessionKey === undefined ? null : slide(sessionKey, idleSeconds);
       const uid = session !== null && isLive(session) ? uidOf(session) : undefined;
-      return { behind: false, session, user: uid === undefined ? null : (live(userKeyPrefix + uid)?.value ?? null), values: keys.map((k) => live(k)?.value ?? null) };
+      return { behind: false, position: applied, session, user: uid === undefined ? null : (live(userKeyPrefix + uid)?.value ?? null), values: keys.map((k) => live(k)?.value ?? null) };
     },
     async restore(key, value, ttlSeconds, pos) {
       const now = live(key)?.value;

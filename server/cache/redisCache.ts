@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { positionKey, STALE, TOMBSTONE, type Cache, type LoggedWrite } from './cache.ts';
 import { storeName } from '../stores/storeName.ts';
 import { CLUSTER_TAGS, groupOfSession } from './slotGroups.ts';
-import { CLIENT_PREFIX, TOKEN_PREFIX, USER_PREFIX } from './stateCache.ts';
+import { CLIENT_PREFIX, TOKEN_PREFIX, USER_PREFIX, VERSION_PREFIX } from './stateCache.ts';
 import { SESSION_PREFIX } from '../sessions/sessionId.ts';
 
 const LIVE = `local v = redis.call('GET', KEYS[1]) if v and string.find('${TOMBSTONE}${STALE}', string.sub(v, 1, 1), 1, true) == nil then`;
@@ -239,8 +239,8 @@ async function redisCluster(nodes: string[], log: Logger): Promise<Connection> {
   };
 }
 
-/** Keys that every slot group keeps a copy of: the state a lookup reads beside any session. */
-const isReplicated = (key: string) => key.startsWith(USER_PREFIX) || key.startsWith(CLIENT_PREFIX) || key.startsWith(TOKEN_PREFIX);
+/** Keys that every slot group keeps a copy of: the state (and the versions) a lookup reads beside any session. */
+const isReplicated = (key: string) => key.startsWith(USER_PREFIX) || key.startsWith(CLIENT_PREFIX) || key.startsWith(TOKEN_PREFIX) || key.startsWith(VERSION_PREFIX);
 
 /**
  * `origin`: the change log's origin (cache_log_origin), which names the key of the cache's position.
@@ -319,9 +319,9 @@ export async function redisCache(target: RedisTarget, log: Logger, origin = 'def
       const tag = tags[group];
       const scriptKeys = [positionKeys[group], ...(sessionKey ? [tag + sessionKey] : []), ...keys.map((k) => tag + k)];
       const reply = (await run('lookup', scriptKeys, [String(idleSeconds), tag + userKeyPrefix, String(known), sessionKey ? '1' : '0'])) as (string | number | null)[];
-      if (reply.length === 1) return { behind: true, session: null, user: null, values: keys.map(() => null) };
+      if (reply.length === 1) return { behind: true, position: -1, session: null, user: null, values: keys.map(() => null) };
       const text = (i: number) => (reply[i] ?? null) as string | null;
-      return { behind: false, session: text(1), user: text(2), values: keys.map((_, i) => text(i + 3)) };
+      return { behind: false, position: Number(reply[0]), session: text(1), user: text(2), values: keys.map((_, i) => text(i + 3)) };
     },
     restore: (key, value, ttlSeconds, pos) => each(key, async (k) => (await run('restore', [k], [value, seconds(ttlSeconds), String(pos)])) === 1),
     replace: (key, expected, value, ttlSeconds, near) => any(nearTo(key, near), async (k) => (await run('replace', [k], [expected, value, seconds(ttlSeconds)])) === 1),

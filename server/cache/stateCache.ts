@@ -23,6 +23,17 @@ export const CLIENT_PREFIX = 'client:';
 export const TOKEN_PREFIX = 'token:';
 export const clientKey = (id: string): string => `${CLIENT_PREFIX}${id}`;
 export const tokenKey = (jti: string): string => `${TOKEN_PREFIX}${jti}`;
+/**
+ * Version keys: the change-log position of the last change of a table whose reads are memoised per
+ * process (agents.list's pages, server/stores/agentPages.ts). Written by the change log in its order
+ * (changeLog.ts), read by the validated call's lookup of the methods that ask for it (their `reads`),
+ * and kept in every slot group on a cluster, as the other state keys are.
+ */
+export const VERSION_PREFIX = 'version:';
+export const agentsVersionKey = `${VERSION_PREFIX}agents`;
+/** The tables a method may ask the version of (method.ts `reads`), by their keys. */
+export const VERSION_KEYS = { agents: agentsVersionKey } as const;
+export type VersionedTable = keyof typeof VERSION_KEYS;
 
 /** State keys live an hour; a key that runs out is filled again from PostgreSQL. */
 export const STATE_TTL = 3600;
@@ -68,6 +79,8 @@ export const decodeClient = memoised((raw): ClientState | undefined => {
   if (!isObject(v) || typeof v.a !== 'boolean' || !Array.isArray(v.s) || !v.s.every((x) => typeof x === 'string')) return undefined;
   return Object.freeze({ active: v.a, scopes: Object.freeze([...(v.s as string[])]) as string[] });
 });
+/** A version key's text: a log position (digits), or CORRUPT. */
+export const decodeVersion = (raw: string | null): string | typeof CORRUPT | undefined => (raw === null ? undefined : /^\d{1,16}$/.test(raw) ? raw : CORRUPT);
 export const decodeToken = (raw: string | null): TokenState | typeof CORRUPT | undefined => (raw === null ? undefined : raw === 'ok' || raw === 'revoked' ? raw : CORRUPT);
 
 export function stateCache(cache: Cache, log: Logger) {
@@ -84,9 +97,17 @@ export function stateCache(cache: Cache, log: Logger) {
     fillUser: (id: number, s: UserState, near?: string) => fill(userKey(id), encodeUser(s), STATE_TTL, near),
     fillClient: (id: string, s: ClientState, near?: string) => fill(clientKey(id), encodeClient(s), STATE_TTL, near),
     fillToken: (jti: string, s: TokenState, exp: number, near?: string) => fill(tokenKey(jti), s, untilExp(exp), near),
+    /**
+     * A version key found missing (expired, or an emptied cache caught up from a log that no longer
+     * holds its last change): filled with the cache's own log position read in the same lookup, which
+     * is at least the position of every change already applied, and below that of any change still to
+     * come; a change applied meanwhile has written the key, and this fill finds it taken.
+     */
+    fillVersion: (key: string, position: number, near?: string) => fill(key, String(position), STATE_TTL, near),
     mendUser: (id: number, bad: string, s: UserState, near?: string) => mend('user', userKey(id), bad, encodeUser(s), STATE_TTL, near),
     mendClient: (id: string, bad: string, s: ClientState, near?: string) => mend('client', clientKey(id), bad, encodeClient(s), STATE_TTL, near),
     mendToken: (jti: string, bad: string, s: TokenState, exp: number, near?: string) => mend('token', tokenKey(jti), bad, s, untilExp(exp), near),
+    mendVersion: (key: string, bad: string, position: number, near?: string) => mend('version', key, bad, String(position), STATE_TTL, near),
     /** Logs and replaces a corrupt session entry (sessionService restores it from PostgreSQL). */
     mendSession: (key: string, bad: string, value: string, ttl: number) => mend('session', key, bad, value, ttl),
   };

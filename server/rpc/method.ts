@@ -3,6 +3,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { CallContext } from './context.ts';
 import type { ContextFor, Requirements } from '../auth/requirements.ts';
+import type { VersionedTable } from '../cache/stateCache.ts';
 
 export type Handler<P, R, C extends CallContext = CallContext> = (params: P, ctx: C) => Promise<R>;
 
@@ -14,6 +15,12 @@ export interface MethodSpec<P extends TSchema, R extends TSchema, Q extends Requ
   requires: Q;
   /** The params that name the object a call acts on (first present wins): the audit row's target_id. */
   target?: readonly string[];
+  /**
+   * Tables whose version the call's one cache round trip also reads (ctx.versions): a handler that
+   * answers from a per-process memo (agents.list's pages) serves it only under the version read now.
+   * Needs `bearer` or `session` (the round trip is the bearer check's).
+   */
+  reads?: readonly VersionedTable[];
   handler: Handler<Static<P>, Static<R>, ContextFor<Q>>;
 }
 
@@ -25,6 +32,7 @@ export interface AnyMethod {
   result: TSchema;
   requires: Requirements;
   target?: readonly string[];
+  reads?: readonly VersionedTable[];
   handler: Handler<unknown, unknown, CallContext>;
 }
 

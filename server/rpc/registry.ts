@@ -123,7 +123,10 @@ export function createRegistry(declarations: AnyMethod[], version = '0.1.0'): Re
   for (const method of [...declarations, discoverMethod(methods, version)]) {
     if (methods.has(method.name)) throw new Error(`method ${method.name} is declared twice`);
     methods.set(method.name, method);
-    runs.set(method.name, decoratorsFor(method.requires)(validated(method)));
+    if (method.reads?.length && !(method.requires.bearer || method.requires.scope || method.requires.session || method.requires.admin)) {
+      throw new Error(`method ${method.name} reads versions without a bearer check: nothing would read them`);
+    }
+    runs.set(method.name, decoratorsFor(method.requires, method.reads)(validated(method)));
   }
 
   async function receive(request: JSONRPCRequest, ctx: CallContext): Promise<JSONRPCResponse | null> {

@@ -1,6 +1,10 @@
-// agents: the example business domain, protected like the seed's.
+// agents: the example business domain, protected like the seed's. A change of an agent is committed
+// (a trigger appends it to the change log, sql/017), then `afterChange` brings the cache's agents
+// version up to the log before the change is answered, so no instance serves a memoised page the
+// change made wrong (agentPages.ts).
 import type postgres from 'postgres';
 import type { Sql } from './database.ts';
+import { agentPages, type AgentPages, type Page, type PageQuery } from './agentPages.ts';
 
 export interface AgentRow {
   id: number;
@@ -44,7 +48,7 @@ export interface Actor {
 /** A change to someone's agent: made, refused (the agent is someone else's), or no such agent. */
 export type Change = { outcome: 'changed'; agent: AgentRow } | { outcome: 'forbidden' } | { outcome: 'missing' };
 
-export function agentStore(sql: Sql) {
+export function agentStore(sql: Sql, afterChange: () => Promise<void> = async () => {}, pages: AgentPages = agentPages()) {
   /**
    * One statement: the update carries the ownership condition, so no other call can change the owner
    * between a check and the write; whether the agent exists at all comes from the same snapshot
@@ -60,33 +64,42 @@ export function agentStore(sql: Sql) {
         from (select 1) as one left join changed on true`;
     if (result.id !== null && result.id !== undefined) {
       const { present: _, ...row } = result;
+      await afterChange();
       return { outcome: 'changed', agent: numeric(row as AgentRow) };
     }
     return { outcome: result.present ? 'forbidden' : 'missing' };
   }
 
+  /**
+   * A page by keyset: the agents after id `after` (skipping `offset` more, for callers that still page
+   * by offset; that part costs what it skips), oldest first. One row beyond the page is read to know
+   * whether another page follows, so `next` is exact and nothing is counted.
+   */
+  async function read(options: PageQuery): Promise<Page> {
+    const { limit, after, offset, includeInactive } = options;
+    const which = includeInactive ? sql`true` : sql`is_active`;
+    // Numbers as numbers, times as UTC text made ISO here (isoOfUtcText): no Date built to be formatted again.
+    const rows = await sql<AgentView[]>`
+      select id::float8 as id, name, description, is_active, created_by::float8 as created_by,
+             (created_at at time zone 'UTC')::text as created_at, (updated_at at time zone 'UTC')::text as updated_at
+        from agents where ${which} and agents.id > ${after} order by agents.id limit ${limit + 1} offset ${offset}`;
+    for (const row of rows) {
+      row.created_at = isoOfUtcText(row.created_at);
+      row.updated_at = isoOfUtcText(row.updated_at);
+    }
+    // (agents.id: a bare `id` in ORDER BY would be the float8 output column, sorted without the index.)
+    const more = rows.length > limit;
+    const items = more ? rows.slice(0, limit) : rows;
+    return { items, next: more ? items[limit - 1].id : null };
+  }
+
   return {
     /**
-     * A page by keyset: the agents after id `after` (skipping `offset` more, for callers that still page
-     * by offset; that part costs what it skips), oldest first. One row beyond the page is read to know
-     * whether another page follows, so `next` is exact and nothing is counted.
+     * A page (read() above), from the per-process memo when `version` (the agents' version the call's
+     * lookup read; undefined when it had none usable) is the one it was kept under (agentPages.ts).
      */
-    async page(options: { limit: number; after: number; offset: number; includeInactive: boolean }): Promise<{ items: AgentView[]; next: number | null }> {
-      const { limit, after, offset, includeInactive } = options;
-      const which = includeInactive ? sql`true` : sql`is_active`;
-      // Numbers as numbers, times as UTC text made ISO here (isoOfUtcText): no Date built to be formatted again.
-      const rows = await sql<AgentView[]>`
-        select id::float8 as id, name, description, is_active, created_by::float8 as created_by,
-               (created_at at time zone 'UTC')::text as created_at, (updated_at at time zone 'UTC')::text as updated_at
-          from agents where ${which} and agents.id > ${after} order by agents.id limit ${limit + 1} offset ${offset}`;
-      for (const row of rows) {
-        row.created_at = isoOfUtcText(row.created_at);
-        row.updated_at = isoOfUtcText(row.updated_at);
-      }
-      // (agents.id: a bare `id` in ORDER BY would be the float8 output column, sorted without the index.)
-      const more = rows.length > limit;
-      const items = more ? rows.slice(0, limit) : rows;
-      return { items, next: more ? items[limit - 1].id : null };
+    page(options: PageQuery, version?: string): Promise<Page> {
+      return pages.page(options, version, () => read(options));
     },
     /**
      * The total when asked for, never by reading the table: the planner's estimate of the id index's
@@ -126,7 +139,9 @@ export function agentStore(sql: Sql) {
         insert into agents (name, description, created_by)
         select ${agent.name}, ${agent.description ?? ''}, id from slot
         returning *`;
-      return row && numeric(row);
+      if (!row) return undefined;
+      await afterChange();
+      return numeric(row);
     },
     update(id: number, patch: { name?: string; description?: string }, actor: Actor): Promise<Change> {
       return change(id, actor, sql`name = coalesce(${patch.name ?? null}, name), description = coalesce(${patch.description ?? null}, description)`);

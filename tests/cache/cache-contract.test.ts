@@ -206,13 +206,13 @@ function cacheContract(name: string, open: () => Promise<Cache>, kind: Cache['ki
     await cache.set(user + '42', '{"a":true}', 60);
     await cache.set(key('k1'), 'one', 60);
     const found = await cache.lookup(key('sess'), 500, user, [key('k1'), key('k-missing')], -1);
-    assert.equal(found, { behind: false, session: JSON.stringify({ id: 1, uid: 42, tok: 'x' }), user: '{"a":true}', values: ['one', null] });
+    assert.equal(found, { behind: false, position: -1, session: JSON.stringify({ id: 1, uid: 42, tok: 'x' }), user: '{"a":true}', values: ['one', null] });
     assert.ok((await cache.ttl(key('sess'))) > 10, 'slid');
     await cache.set(key('sess-dead'), '!cap', 10);
     const dead = await cache.lookup(key('sess-dead'), 500, user, [key('k1')], -1);
-    assert.equal(dead, { behind: false, session: '!cap', user: null, values: ['one'] });
+    assert.equal(dead, { behind: false, position: -1, session: '!cap', user: null, values: ['one'] });
     assert.ok((await cache.ttl(key('sess-dead'))) <= 10, 'a tombstone is not slid');
-    assert.equal(await cache.lookup(undefined, 500, user, [key('k-missing'), key('k1')], -1), { behind: false, session: null, user: null, values: [null, 'one'] });
+    assert.equal(await cache.lookup(undefined, 500, user, [key('k-missing'), key('k1')], -1), { behind: false, position: -1, session: null, user: null, values: [null, 'one'] });
   });
 
   s('unhit gives one back, or clears the counter when it still stands where the caller left it', async () => {
@@ -250,10 +250,11 @@ function cacheContract(name: string, open: () => Promise<Cache>, kind: Cache['ki
     const pos = await cache.position();
     await cache.set(key('behind-sess'), JSON.stringify({ v: 2, uid: 7 }), 10);
     const behind = await cache.lookup(key('behind-sess'), 500, key('user:'), [key('log-c')], pos + 1);
-    assert.equal(behind, { behind: true, session: null, user: null, values: [null] });
+    assert.equal(behind, { behind: true, position: -1, session: null, user: null, values: [null] });
     assert.ok((await cache.ttl(key('behind-sess'))) <= 10, 'not slid');
     const caught = await cache.lookup(key('behind-sess'), 500, key('user:'), [key('log-c')], pos);
     assert.is(caught.behind, false);
+    assert.is(caught.position, pos, 'the position applied is answered: what a missing version key is filled with');
     assert.is(caught.values[0], 'ten');
   });
 

@@ -174,4 +174,31 @@ test('a slot migration under load (redis-cli --cluster reshard): MOVED/ASK cost 
   assert.ok((await pair.cluster.cli(to.port, 'get', placeOf(s.sessionId).key)).startsWith('!'), 'a tombstone on the new master');
 });
 
+test('agents.list on the cluster: every group holds the agents\' version after a change; a change answered on B is in A\'s very next list, A\'s page memoised', async () => {
+  const onA = await loggedIn(a);
+  const onB = await sessionWhere(() => loggedIn(b), (p) => p.group !== placeOf(onA.sessionId).group);
+  const list = async (s: Session, t: TestTether) => {
+    const res = await on(t, s, 'agents.list', { limit: 100 });
+    assert.is(res.status, 200, JSON.stringify(res.body));
+    return res.body.result.items as Array<{ id: number; name: string }>;
+  };
+  const memoHits = async () => Number(/^tether_agents_page_memo_total\{result="hit"\} (\d+)/m.exec((await a.services.metrics.text()).body)?.[1] ?? 0);
+  const hitsBefore = await memoHits();
+  for (let round = 0; round < 5; round++) {
+    await list(onA, a);
+    await list(onA, a);
+    const made = await on(b, onB, 'agents.create', { name: `cluster ${round}` });
+    assert.is(made.status, 200, JSON.stringify(made.body));
+    const id = made.body.result.id as number;
+    assert.ok((await list(onA, a)).some((x) => x.id === id), `round ${round}: created on B, not in A's next list`);
+    assert.is((await on(b, onB, 'agents.update', { id, name: `cluster ${round} renamed` })).status, 200);
+    assert.is((await list(onA, a)).find((x) => x.id === id)?.name, `cluster ${round} renamed`);
+  }
+  assert.ok((await memoHits()) > hitsBefore, 'pages were answered from the memo, at the version read from the cluster');
+  for (const tag of CLUSTER_TAGS) {
+    const { master } = await pair.cluster.shardOf(keySlot(tag));
+    assert.match((await pair.cluster.cli(master.port, 'get', `${tag}version:agents`)).trim(), /^\d+$/, `${tag}version:agents`);
+  }
+});
+
 test.run();
