@@ -13,6 +13,11 @@ import net from 'node:net';
 import type { LoadFigures, PacedLoad } from './pacedLoad.ts';
 
 const MAX_SOCKETS = 256;
+/**
+ * A connection idle this long is closed, not reused: a server closes an idle keep-alive connection
+ * after its keepAliveTimeout (Node's default: 5 s), and a request written as it does so is reset.
+ */
+const IDLE_MAX_MS = 2000;
 
 const load = JSON.parse(process.argv[2]) as PacedLoad & { url: string; warmupSeconds: number };
 const url = new URL(load.url + load.path);
@@ -26,6 +31,8 @@ interface Conn {
   socket: net.Socket;
   /** When the request in flight was due (performance.now()), or -1 when idle. */
   due: number;
+  /** When it last became idle (performance.now()). */
+  idleSince: number;
   buffered: Buffer;
 }
 
@@ -46,13 +53,14 @@ function answered(conn: Conn): void {
     conn.buffered = buf.subarray(end + 4 + length);
     const due = conn.due;
     conn.due = -1;
+    conn.idleSince = performance.now();
     idle.push(conn);
     onAnswer(due, Number(headers.slice(9, 12)));
   }
 }
 
 function open(): Conn {
-  const conn: Conn = { socket: net.connect({ host: url.hostname, port: Number(url.port), noDelay: true }), due: -1, buffered: Buffer.alloc(0) };
+  const conn: Conn = { socket: net.connect({ host: url.hostname, port: Number(url.port), noDelay: true }), due: -1, idleSince: 0, buffered: Buffer.alloc(0) };
   all.add(conn);
   conn.socket.on('data', (chunk: Buffer) => {
     conn.buffered = conn.buffered.length ? Buffer.concat([conn.buffered, chunk]) : chunk;
@@ -83,9 +91,18 @@ function run(rate: number, total: number, count: (latencyMs: number, status: num
     };
     onAnswer = settle;
     onError = settle;
+    /** The most recently used idle connection that is still safe to reuse (older ones are closed). */
+    const reusable = (): Conn | undefined => {
+      for (let conn = idle.pop(); conn; conn = idle.pop()) {
+        if (performance.now() - conn.idleSince <= IDLE_MAX_MS) return conn;
+        all.delete(conn);
+        conn.socket.destroy();
+      }
+      return undefined;
+    };
     const dispatch = () => {
       while (waiting.length) {
-        const conn = idle.pop() ?? (all.size < MAX_SOCKETS ? open() : undefined);
+        const conn = reusable() ?? (all.size < MAX_SOCKETS ? open() : undefined);
         if (!conn) return;
         conn.due = waiting.shift()!;
         conn.socket.write(request);
