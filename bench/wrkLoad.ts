@@ -64,7 +64,11 @@ ${
 local seen = 0
 function response(status, headers, body)
   seen = seen + 1
-  if seen >= ${perThreadLimit} then wrk.thread:stop() end
+  if seen == ${perThreadLimit} then
+    wrk.thread:stop()
+    io.write('\\nWRK_AMOUNT_DONE\\n')
+    io.flush()
+  end
 end`
     : ''
 }
@@ -94,7 +98,16 @@ export async function wrkLoad(wrk: string, url: string, load: WrkLoad, onStart?:
     onStart?.(child.pid!);
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => (out += d));
+    let stopped = false;
+    child.stdout.on('data', (d) => {
+      out += d;
+      // wrk's main thread sleeps out -d whatever its threads do: a thread stopped at its amount ends
+      // the run only when SIGINT wakes it (then it joins the threads and prints the figures).
+      if (load.amount && out.includes('WRK_AMOUNT_DONE') && !stopped) {
+        stopped = true;
+        child.kill('SIGINT');
+      }
+    });
     child.stderr.on('data', (d) => (err += d));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     const line = /WRK_JSON (\{.*\})/.exec(out)?.[1];

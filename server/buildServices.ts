@@ -24,6 +24,7 @@ import { eventStore } from './stores/eventStore.ts';
 import { eventFeed } from './events/eventFeed.ts';
 import { eventRecorder } from './events/eventRecorder.ts';
 import { webhookStore } from './stores/webhookStore.ts';
+import { activityWriter } from './sessions/activityWriter.ts';
 
 export interface BuildOptions extends OpenOptions {
   /**
@@ -77,6 +78,7 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
     const recorder = eventRecorder({ store: eventRows, log, afterFlush: feed.wake });
     const sessionRows = sessionStore(db.sql);
     const users = userStore(db.sql, afterChange);
+    const activity = activityWriter({ write: sessionRows.touchMany, log });
     const audit = auditLog({ sql: db.sql, log, spoolFile: join(config.dataDir, 'audit-spool.ndjson'), copySql: db.copySql });
     metrics.attach({
       activeSessions: () => sessionRows.countActive(config.sessionIdleTimeout),
@@ -97,7 +99,8 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
       clients: clientStore(db.sql, afterChange),
       agents: agentStore(db.sql, afterChange, agentPages({ counted: metrics.agentsPageMemo })),
       sessionRows,
-      sessions: sessionService({ config, log, cache, state, changes: { lookup: changes.lookup, afterChange }, store: sessionRows, users, keys, metrics }),
+      sessions: sessionService({ config, log, cache, state, changes: { lookup: changes.lookup, afterChange }, store: sessionRows, users, keys, metrics, activity }),
+      activity,
       audit,
       metrics,
       events: { rows: eventRows, feed, recorder },
@@ -112,6 +115,7 @@ export async function buildServices(config: Config, log: Logger, options: BuildO
 export async function closeServices(services: Services): Promise<void> {
   // The audit queue is flushed (or spooled) before the database closes.
   await services.audit.close().catch((err: Error) => services.log.error({ err: err.message }, 'audit flush at shutdown failed'));
+  await services.activity.flush();
   await services.events.recorder.flush().catch((err: Error) => services.log.error({ err: err.message }, 'session events flush at shutdown failed'));
   services.events.feed.stop();
   services.changes.stop();

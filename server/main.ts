@@ -1,6 +1,7 @@
 // `make run` / `tether serve`: the server's entry point. It installs the SIGTERM/SIGINT handlers first
 // and only then loads the server (a second or two on a busy machine): a signal in that time is kept and
 // answered by a clean stop, not by the default action that kills the process.
+import './heapSizing.ts'; // first: V8's heap growth, before anything allocates (heapSizing.ts says why)
 import { stopSignals } from './stopSignals.ts';
 
 const signals = stopSignals();

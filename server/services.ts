@@ -10,6 +10,7 @@ import type { ClientStore } from './stores/clientStore.ts';
 import type { AgentStore } from './stores/agentStore.ts';
 import type { SessionStore } from './stores/sessionStore.ts';
 import type { SessionService } from './sessions/sessionService.ts';
+import type { ActivityWriter } from './sessions/activityWriter.ts';
 import type { AuditLog } from './audit/auditLog.ts';
 import type { Metrics } from './metrics.ts';
 import type { StateCache } from './cache/stateCache.ts';
@@ -36,6 +37,8 @@ export interface Services {
   agents: AgentStore;
   sessionRows: SessionStore;
   sessions: SessionService;
+  /** Keep-alives' last_activity writes, batched and bounded (activityWriter.ts). */
+  activity: ActivityWriter;
   audit: AuditLog;
   metrics: Metrics;
   /** Session events: the rows, the live feed (every instance's events, in commit order), and the batcher of refusals and throttles. */

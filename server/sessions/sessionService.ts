@@ -20,6 +20,7 @@ import type { PublicUser, UserStore } from '../stores/userStore.ts';
 import type { Metrics } from '../metrics.ts';
 import { CORRUPT, decodeUser, USER_PREFIX, type StateCache, type UserState } from '../cache/stateCache.ts';
 import type { ChangeLog } from '../cache/changeLog.ts';
+import type { ActivityWriter } from './activityWriter.ts';
 import { RpcError } from '../errors.ts';
 import { cacheKeyOf, hashOf, newSessionId, prefixOf } from './sessionId.ts';
 import { fingerprintOf } from './fingerprint.ts';
@@ -160,8 +161,10 @@ export function sessionService(deps: {
   users: Pick<UserStore, 'stateOf'>;
   keys: SigningKeys;
   metrics: Pick<Metrics, 'sessionsEnded' | 'cacheLookup'>;
+  /** Keep-alives' last_activity, batched (activityWriter.ts). */
+  activity: Pick<ActivityWriter, 'touch'>;
 }) {
-  const { config, log, cache, state, changes, store, users, keys, metrics } = deps;
+  const { config, log, cache, state, changes, store, users, keys, metrics, activity } = deps;
   const idle = config.sessionIdleTimeout;
   const timeouts = { idle, absolute: config.sessionAbsoluteTimeout };
   const touchEvery = Math.max(1, Math.min(60, Math.floor(idle / 10)));
@@ -303,7 +306,7 @@ export function sessionService(deps: {
       const now = nowSeconds();
       if (now - found.entry.la < touchEvery) return;
       found.entry = { ...found.entry, la: now }; // a copy: the decoded entry is shared (decodedEntries)
-      store.touch(found.hash, new Date(now * 1000)).catch((err: Error) => log.warn({ err: err.message }, 'last_activity update failed'));
+      activity.touch(found.hash, now);
       void quietly(cache.setIfLive(cacheKeyOf(found.hash), JSON.stringify(found.entry), Math.min(idle, found.entry.abs - now)), false);
     },
 

@@ -108,6 +108,14 @@ export function sessionStore(sql: Sql) {
       await sql`update api_sessions set last_activity = ${at} where session_hash = ${hash} and is_active and last_activity < ${at}`;
     },
 
+    /** Many sessions' keep-alives in one statement (activityWriter.ts): each row's time in seconds since the epoch. */
+    async touchMany(hashes: string[], seconds: number[]): Promise<void> {
+      await sql`
+        update api_sessions s set last_activity = to_timestamp(v.at)
+          from unnest(${hashes}::text[], ${seconds}::float8[]) as v(hash, at)
+         where s.session_hash = v.hash and s.is_active and s.last_activity < to_timestamp(v.at)`;
+    },
+
     /** Ends one session; answers whether it was active. */
     async end(hash: string, reason: EndReason): Promise<boolean> {
       return (await endWhere(reason, sql`session_hash = ${hash}`)).length > 0;
