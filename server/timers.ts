@@ -22,3 +22,35 @@ export function pollEvery(ms: number, tick: () => void): () => void {
     clearTimeout(timer);
   };
 }
+
+/**
+ * A batch writer's timing (the event recorder's and the keep-alive writer's): `run` writes what waits,
+ * one run at a time (a caller during a run gets that run); `schedule()` asks for a run within `delay()`
+ * ms, one timer at most; a run that leaves `more()` work schedules the next. `now()` drops the timer and
+ * answers the run in flight, or a new one.
+ */
+export function batchFlusher(run: () => Promise<void>, more: () => boolean, delay: () => number) {
+  let timer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> | undefined;
+  const flush = (): Promise<void> =>
+    (flushing ??= run().finally(() => {
+      flushing = undefined;
+      if (more()) schedule();
+    }));
+  function schedule(): void {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void flush();
+    }, delay());
+    timer.unref();
+  }
+  return {
+    schedule,
+    now(): Promise<void> {
+      clearTimeout(timer);
+      timer = undefined;
+      return flush();
+    },
+  };
+}

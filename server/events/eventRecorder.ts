@@ -8,6 +8,7 @@
 // dropped beyond MAX_QUEUED, counted and logged) and is retried.
 import type { Logger } from 'pino';
 import type { EventStore, NewEvent } from '../stores/eventStore.ts';
+import { batchFlusher } from '../timers.ts';
 
 const FLUSH_MS = 200;
 const BATCH = 1000;
@@ -17,8 +18,6 @@ export function eventRecorder(deps: { store: Pick<EventStore, 'insert'>; log: Lo
   const { store, log, afterFlush } = deps;
   const flushMs = deps.flushMs ?? FLUSH_MS;
   let queue: NewEvent[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  let flushing: Promise<void> | undefined;
   let dropped = 0;
   let failing = false;
 
@@ -39,22 +38,7 @@ export function eventRecorder(deps: { store: Pick<EventStore, 'insert'>; log: Lo
     }
   }
 
-  function flush(): Promise<void> {
-    flushing ??= flushNow().finally(() => {
-      flushing = undefined;
-      if (queue.length) schedule();
-    });
-    return flushing;
-  }
-
-  function schedule(): void {
-    if (timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      void flush();
-    }, failing ? Math.max(flushMs, 1000) : flushMs);
-    timer.unref();
-  }
+  const flusher = batchFlusher(flushNow, () => queue.length > 0, () => (failing ? Math.max(flushMs, 1000) : flushMs));
 
   return {
     record(event: NewEvent): void {
@@ -63,14 +47,12 @@ export function eventRecorder(deps: { store: Pick<EventStore, 'insert'>; log: Lo
         if (dropped++ % 1000 === 0) log.error({ dropped }, '[EVENTS] queue full while PostgreSQL is unavailable: oldest refusal/throttle events dropped');
       }
       queue.push(event);
-      schedule();
+      flusher.schedule();
     },
     /** Writes what is queued (shutdown; tests). */
     async flush(): Promise<void> {
-      clearTimeout(timer);
-      timer = undefined;
-      await flush();
-      if (queue.length && !failing) await flush();
+      await flusher.now();
+      if (queue.length && !failing) await flusher.now();
     },
     depth: () => queue.length,
   };

@@ -7,6 +7,7 @@
 // that a keep-alive is dropped, counted and logged, as a failed write always was; the session's next
 // keep-alive, a touch interval later, writes it (its idle deadline is ten touch intervals away).
 import type { Logger } from 'pino';
+import { batchFlusher } from '../timers.ts';
 
 const FLUSH_MS = 200;
 /** Sessions per statement. */
@@ -26,8 +27,6 @@ export function activityWriter(deps: ActivityWriterDeps) {
   const flushMs = deps.flushMs ?? FLUSH_MS;
   const pendingMax = deps.pendingMax ?? PENDING_MAX;
   let pending = new Map<string, number>();
-  let timer: NodeJS.Timeout | undefined;
-  let flushing: Promise<void> | undefined;
   const counters = { written: 0, dropped: 0, failed: 0 };
 
   async function flushNow(): Promise<void> {
@@ -49,22 +48,7 @@ export function activityWriter(deps: ActivityWriterDeps) {
     }
   }
 
-  function flush(): Promise<void> {
-    flushing ??= flushNow().finally(() => {
-      flushing = undefined;
-      if (pending.size) schedule();
-    });
-    return flushing;
-  }
-
-  function schedule(): void {
-    if (timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      void flush();
-    }, flushMs);
-    timer.unref();
-  }
+  const flusher = batchFlusher(flushNow, () => pending.size > 0, () => flushMs);
 
   return {
     /** Records that the session was active at `seconds`; written within a flush interval or two. */
@@ -75,14 +59,12 @@ export function activityWriter(deps: ActivityWriterDeps) {
         return;
       }
       if (known === undefined || seconds > known) pending.set(hash, seconds);
-      schedule();
+      flusher.schedule();
     },
     /** Writes what waits (shutdown; tests). */
     async flush(): Promise<void> {
-      clearTimeout(timer);
-      timer = undefined;
-      await flush();
-      if (pending.size) await flush();
+      await flusher.now();
+      if (pending.size) await flusher.now();
     },
     pending: () => pending.size,
     counters,
