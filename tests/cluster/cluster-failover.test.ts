@@ -14,7 +14,7 @@
 // A redis-server without cluster support fails start: this file fails, it never skips.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loggedIn } from '../support/fixtures.ts';
+import { loggedIn, revokeToken } from '../support/fixtures.ts';
 import { cacheLookups, clusterEnv, placeOf, sessionWhere, startClusterPair, type ClusterPair } from '../support/clusterPair.ts';
 import type { TopologyNode } from '../support/redisCluster.ts';
 import { callAt, eventually, fmt, startLoad, tally } from '../faults/load.ts';
@@ -57,15 +57,6 @@ const readyz = async (t: TestTether) => {
   const res = await fetch(t.url + '/readyz');
   return { status: res.status, body: (await res.json()) as { status: string; cache: string } };
 };
-
-async function revokeToken(x: TestTether, s: Session): Promise<void> {
-  const res = await fetch(x.url + '/api/v1/auth/revoke', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ client_id: s.client.id, client_secret: s.client.secret, token: s.token }),
-  });
-  assert.is(res.status, 200, 'revocation answered');
-}
 
 const EXPECTED = ['SESSION_REQUIRED', 'SESSION_REQUIRED', 'FORBIDDEN', 'TOKEN_REVOKED', 'SESSION_REQUIRED'];
 

@@ -12,7 +12,7 @@ import { createClient } from 'redis';
 import type { TestTether } from '../support/tether.ts';
 import { startPair, type Pair } from '../support/pair.ts';
 import type { TcpProxy } from '../support/tcpProxy.ts';
-import { clientHeaders, loggedIn } from '../support/fixtures.ts';
+import { clientHeaders, loggedIn, revokeToken, tokenFor } from '../support/fixtures.ts';
 import { ERROR_TABLE } from '../support/errorTable.ts';
 import { eventually } from './load.ts';
 import { cacheKeyOf, hashOf } from '../../server/sessions/sessionId.ts';
@@ -31,15 +31,6 @@ test.after(() => pair?.close());
 
 type Session = Awaited<ReturnType<typeof loggedIn>>;
 const codeOf = (res: { body: any }) => res.body?.error?.data?.error_code as string | undefined;
-
-async function revokeToken(x: TestTether, s: Session): Promise<void> {
-  const res = await fetch(x.url + '/api/v1/auth/revoke', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ client_id: s.client.id, client_secret: s.client.secret, token: s.token }),
-  });
-  assert.is(res.status, 200, 'revocation answered');
-}
 
 /** Five sessions, each with the change that will be made to it and the refusal that must follow. */
 async function fiveChanges() {
@@ -113,7 +104,7 @@ test('Redis restarted from a snapshot taken before the changes: nothing old is s
 
 test('a bearer revoked while Redis was cut stays refused with a session the cache still held', async () => {
   const s = await loggedIn(a);
-  const second = await (await import('../support/fixtures.ts')).tokenFor(a, s.client);
+  const second = await tokenFor(a, s.client);
   for (const x of [a, b]) assert.ok((await x.rpc('me', { session_id: s.sessionId }, clientHeaders(second))).body?.result);
   for (const p of proxies) p.cut();
   const res = await fetch(a.url + '/api/v1/auth/revoke', {

@@ -1,6 +1,7 @@
 // Test fixtures over the real stores and real HTTP: OAuth clients, users, tokens, logged-in sessions.
 import { randomBytes } from 'node:crypto';
 import { hashPassword } from '../../server/auth/passwords.ts';
+import * as assert from 'uvu/assert';
 import type { TestTether } from './tether.ts';
 
 export const UA = 'TestClient/1.0';
@@ -57,4 +58,14 @@ export async function loggedIn(t: TestTether, options: { admin?: boolean; scopes
     /** JSON-RPC call with session_id in params and the login's headers (overridable). */
     call: (method: string, params: Record<string, unknown> = {}, extraHeaders: Headers = {}) => t.rpc(method, { session_id: sessionId, ...params }, { ...headers, ...extraHeaders }),
   };
+}
+
+/** Revokes a session's access token through POST /api/v1/auth/revoke (as its client); fails the test unless answered 200. */
+export async function revokeToken(t: TestTether, s: { client: { id: string; secret: string }; token: string }): Promise<void> {
+  const res = await fetch(t.url + '/api/v1/auth/revoke', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_id: s.client.id, client_secret: s.client.secret, token: s.token }),
+  });
+  assert.is(res.status, 200, 'revocation answered');
 }
