@@ -6,6 +6,7 @@
 // work (reading /proc) never delays a request.
 import { spawn } from 'node:child_process';
 import { cpus, setPriority } from 'node:os';
+import type { LatencyHistogram } from './latencyHistogram.ts';
 
 export interface PacedLoad {
   path: string;
@@ -25,6 +26,8 @@ export interface LoadFigures {
   requests: number;
   /** What failed, by error code (ECONNRESET, ...), when anything did. */
   error_codes?: Record<string, number>;
+  /** Every call's latency (the paced sender's), for pooling rounds (bench/latencyHistogram.ts). */
+  histogram?: LatencyHistogram;
 }
 
 /** Seconds the sender runs at the same rate, uncounted, before it measures (neither side's JIT cold). */

@@ -11,6 +11,7 @@
 // argv[2]: a JSON PacedLoad plus { url, warmupSeconds }. Prints one JSON line of LoadFigures.
 import net from 'node:net';
 import type { LoadFigures, PacedLoad } from './pacedLoad.ts';
+import { histogramOf } from './latencyHistogram.ts';
 
 const MAX_SOCKETS = 256;
 /**
@@ -140,7 +141,7 @@ async function main() {
   for (const conn of all) conn.socket.destroy();
   latencies.sort();
   const round = (ms: number) => Math.round(ms * 100) / 100;
-  const figures: LoadFigures = { rps: Math.round(total / seconds), p50_ms: round(percentile(latencies, 50)), p99_ms: round(percentile(latencies, 99)), errors, non2xx, requests: total, ...(errors ? { error_codes: errorCodes } : {}) };
+  const figures: LoadFigures = { rps: Math.round(total / seconds), p50_ms: round(percentile(latencies, 50)), p99_ms: round(percentile(latencies, 99)), errors, non2xx, requests: total, ...(errors ? { error_codes: errorCodes } : {}), histogram: histogramOf(latencies) };
   process.stdout.write(JSON.stringify(figures) + '\n');
 }
 
