@@ -52,6 +52,26 @@ function mirroredCounter(registry: Registry, name: string, help: string, read: (
   });
 }
 
+/**
+ * A counter by result, counted in plain numbers and handed to prom-client at scrape time, every result
+ * from 0: for counts taken on every call, as prom-client hashes the label object on each inc()
+ * (callSeries.ts says more). Answers the numbers to count in.
+ */
+function resultCounts<R extends string>(registry: Registry, name: string, help: string, results: readonly R[]): Record<R, number> {
+  const counts = Object.fromEntries(results.map((result) => [result, 0])) as Record<R, number>;
+  new Counter({
+    name,
+    help,
+    labelNames: ['result'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const result of results) this.inc({ result }, counts[result]);
+    },
+  });
+  return counts;
+}
+
 export function createMetrics(options: { defaults?: boolean } = {}) {
   const registry = new Registry();
   if (options.defaults ?? true) collectDefaultMetrics({ register: registry, prefix: 'tether_' });
@@ -64,31 +84,14 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
   const expirations = new Counter({ name: 'tether_session_expirations_total', help: `Sessions ended, by reason (${END_REASONS.join(', ')}).`, labelNames: ['reason'] as const, registers: [registry] });
   // Every reason from 0, so rate() and alerts see a series before its first end.
   for (const reason of END_REASONS) expirations.inc({ reason }, 0);
-  // Counted in plain numbers and handed to prom-client at scrape time (every result from 0): every
-  // validated call counts one, and prom-client hashes the label object on each inc() (callSeries.ts says more).
-  const lookups = { hit: 0, miss: 0, error: 0 };
-  new Counter({
-    name: 'tether_session_cache_lookups_total',
-    help: 'Session lookups in the cache, by result (hit, miss, error).',
-    labelNames: ['result'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const result of CACHE_RESULTS) this.inc({ result }, lookups[result]);
-    },
-  });
-  // Plain numbers handed over at scrape time, as the lookups above: agents.list counts one per call.
-  const pageMemo = { hit: 0, miss: 0, bypass: 0 };
-  new Counter({
-    name: 'tether_agents_page_memo_total',
-    help: "agents.list pages by how they were answered: hit (this process's memo, at the agents' version just read), miss (read from PostgreSQL and kept), bypass (read from PostgreSQL, no usable version: the cache behind, unreachable or without it).",
-    labelNames: ['result'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const result of PAGE_MEMO_RESULTS) this.inc({ result }, pageMemo[result]);
-    },
-  });
+  // Both counted once per call: plain numbers handed to prom-client at scrape time (resultCounts).
+  const lookups = resultCounts(registry, 'tether_session_cache_lookups_total', 'Session lookups in the cache, by result (hit, miss, error).', CACHE_RESULTS);
+  const pageMemo = resultCounts(
+    registry,
+    'tether_agents_page_memo_total',
+    "agents.list pages by how they were answered: hit (this process's memo, at the agents' version just read), miss (read from PostgreSQL and kept), bypass (read from PostgreSQL, no usable version: the cache behind, unreachable or without it).",
+    PAGE_MEMO_RESULTS,
+  );
   const cacheBehind = new Counter({ name: 'tether_cache_behind_total', help: 'Lookups that found the cache behind the change log (it missed writes, or came back older) and caught it up first.', registers: [registry] });
   // NaN until the first count, and whenever the last one failed (the TetherDatabaseUnreachable alert).
   let activeSessions = Number.NaN;
