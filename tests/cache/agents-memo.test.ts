@@ -8,10 +8,9 @@
 // throwaway Redis (flushed and restarted here); embedded: the one instance, its version key removed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import postgres from 'postgres';
 import { createClient } from 'redis';
 import { startTestTether, realStores, type TestTether } from '../support/tether.ts';
-import { loggedIn } from '../support/fixtures.ts';
+import { loggedIn, sqlByHand } from '../support/fixtures.ts';
 import { testIn } from '../support/modes.ts';
 import { startThrowawayRedis, type ThrowawayRedis } from '../support/throwaway.ts';
 import { agentsVersionKey } from '../../server/cache/stateCache.ts';
@@ -26,14 +25,8 @@ const delays: number[] = [];
 
 test.before(async () => {
   t = await startTestTether(ENV);
-  if (realStores) {
-    b = await startTestTether(ENV);
-    const own = postgres(process.env.DATABASE_URL as string, { max: 1, onnotice: () => {} });
-    psql = own as unknown as Sql;
-    closePsql = () => own.end({ timeout: 5 });
-  } else {
-    psql = t.services.db.sql;
-  }
+  if (realStores) b = await startTestTether(ENV);
+  ({ sql: psql, close: closePsql } = sqlByHand(t));
 });
 test.after(async () => {
   await Promise.allSettled([t?.close(), b?.close()]);

@@ -5,9 +5,8 @@
 // polled for with a generous bound; the delays are printed (the README promises 1 s).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import postgres from 'postgres';
 import { startTestTether, realStores, type TestTether } from '../support/tether.ts';
-import { clientHeaders, loggedIn, tokenFor } from '../support/fixtures.ts';
+import { clientHeaders, loggedIn, sqlByHand, tokenFor } from '../support/fixtures.ts';
 import { ERROR_TABLE } from '../support/errorTable.ts';
 import { hashOf, cacheKeyOf } from '../../server/sessions/sessionId.ts';
 import type { Sql } from '../../server/stores/database.ts';
@@ -23,12 +22,8 @@ test.before(async () => {
   if (realStores) {
     instances.push(await startTestTether());
     instances.push(await startTestTether({ REDIS_URL: '' }));
-    const own = postgres(process.env.DATABASE_URL as string, { max: 1, onnotice: () => {} });
-    psql = own as unknown as Sql;
-    closePsql = () => own.end({ timeout: 5 });
-  } else {
-    psql = first.services.db.sql;
   }
+  ({ sql: psql, close: closePsql } = sqlByHand(first));
 });
 test.after(async () => {
   await Promise.allSettled(instances.map((t) => t.close()));

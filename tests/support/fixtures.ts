@@ -2,7 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { hashPassword } from '../../server/auth/passwords.ts';
 import * as assert from 'uvu/assert';
-import type { TestTether } from './tether.ts';
+import postgres from 'postgres';
+import { realStores, type TestTether } from './tether.ts';
+import type { Sql } from '../../server/stores/database.ts';
 
 export const UA = 'TestClient/1.0';
 export const LANG = 'en-US';
@@ -68,4 +70,14 @@ export async function revokeToken(t: TestTether, s: { client: { id: string; secr
     body: JSON.stringify({ client_id: s.client.id, client_secret: s.client.secret, token: s.token }),
   });
   assert.is(res.status, 200, 'revocation answered');
+}
+
+/**
+ * SQL typed by hand, as an operator in psql would: on a connection of its own in real mode (no
+ * instance sees it coming), on the instance's own database in embedded mode (PGlite is in-process).
+ */
+export function sqlByHand(t: TestTether): { sql: Sql; close(): Promise<void> } {
+  if (!realStores) return { sql: t.services.db.sql, close: async () => {} };
+  const own = postgres(process.env.DATABASE_URL as string, { max: 1, onnotice: () => {} });
+  return { sql: own as unknown as Sql, close: () => own.end({ timeout: 5 }) };
 }
