@@ -75,11 +75,19 @@ test('both stores down: 503 with the catalogue error everywhere but system.ping;
   // Both back: the same sessions work again, in the same process.
   await Promise.all([redis.restart(), pg.start()]);
   const backAt = Date.now();
-  const recovered = await eventually(20_000, async () => (await callAt(t.url, 'me', { session_id: users[0].sessionId }, users[0].headers, 'bothdown')).status === 200, 100);
+  const logsBack = t.logs.length;
+  // Recovered: /readyz answers 200 (both stores reached) and a session call works. Not the first 200
+  // alone: in the first moments a call can still meet a connection attempt begun while PostgreSQL was
+  // starting ("the database system is not yet accepting connections") and answer 503, as it should
+  // (seen once in 8 runs on a loaded machine).
+  const recovered = await eventually(
+    20_000,
+    async () => (await fetch(t.url + '/readyz')).status === 200 && (await callAt(t.url, 'me', { session_id: users[0].sessionId }, users[0].headers, 'bothdown')).status === 200,
+    100,
+  );
   const recoverMs = Date.now() - backAt;
   const after = await Promise.all(users.map((u) => callAt(t.url, 'me', { session_id: u.sessionId }, u.headers, 'bothdown')));
   const login = await callAt(t.url, 'users.login', { login: loginUser.login, password: loginUser.password }, users[0].headers, 'bothdown');
-  const readyAgain = await eventually(5000, async () => (await fetch(t.url + '/readyz')).status === 200);
   // No uncaught error afterwards either: instead of a fixed quiet period, one more round trip through
   // both stores on every session (the store clients past their reconnects), then one turn of the event
   // loop, in which Node reports any rejection left unhandled by then.
@@ -104,11 +112,12 @@ test('both stores down: 503 with the catalogue error everywhere but system.ping;
   assert.is(crashes.length, 0, `no uncaught error: ${crashes.map(String).join('; ')}`);
   // Every call counted above ran while both stores were down: started after the kills, answered before the restarts.
   assert.ok(outcomes.every((o) => o.started >= downAt && o.ended <= backAt), 'the load ran inside the outage');
-  assert.ok(recovered, 'calls work again without a restart');
-  assert.ok(after.every((o) => o.status === 200), `every session opened before the outage works: ${fmt(tally(after))}`);
-  assert.ok(settled.every((o) => o.status === 200), `and again: ${fmt(tally(settled))}`);
+  assert.ok(recovered, 'calls work again without a restart, and /readyz is 200 again');
+  // On a failure, the server's warnings since both came back say which store refused and why.
+  const warnedSince = () => JSON.stringify(t.logs.slice(logsBack).filter((l) => Number(l.level) >= 40)).slice(0, 3000);
+  assert.ok(after.every((o) => o.status === 200), `every session opened before the outage works: ${fmt(tally(after))}; warnings: ${warnedSince()}`);
+  assert.ok(settled.every((o) => o.status === 200), `and again: ${fmt(tally(settled))}; warnings: ${warnedSince()}`);
   assert.is(login.status, 200, 'logins work again');
-  assert.ok(readyAgain, '/readyz is 200 again');
 });
 
 test.run();
