@@ -2,16 +2,18 @@
 // take a batch, rows go to an append-only spool file and are replayed in order once it answers;
 // every row carries an event id, so a replay interrupted half-way never inserts a row twice.
 //
-// A row is queued as its line of COPY text, made once when the call is recorded: no object per row
-// for the collector to trace while it waits, and nothing to format at flush time. The flush writes
-// WRITE_ROWS lines at a time and lets the event loop run between them, so a large queue (PostgreSQL
-// slow for a while) never holds calls behind one long synchronous piece of work; replays likewise.
+// A row is queued as its line of COPY text, made once when the call is recorded and kept as bytes
+// (lineQueue.ts): no object per row for the collector to trace while it waits, and nothing to format
+// at flush time. The flush writes a chunk of lines at a time and lets the event loop run between
+// them, so a large queue (PostgreSQL slow for a while) never holds calls behind one long synchronous
+// piece of work; replays likewise, WRITE_ROWS rows at a time.
 import { appendFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Sql } from '../stores/database.ts';
 import { eventId } from './eventId.ts';
+import { lineQueue, type LineBatch } from './lineQueue.ts';
 import { isoNow } from '../isoTime.ts';
 
 export interface AuditEvent {
@@ -51,9 +53,9 @@ export type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_i
 };
 
 const INSERT_TIMEOUT_MS = 5000;
-/** Rows per COPY: a flush's whole queue in one statement at any rate this process reaches. */
-const COPY_ROWS = 20_000;
-/** Lines handed to a COPY stream (or parsed for an INSERT) between two turns of the event loop. */
+/** Queue chunks (64 KB, ~250 rows each) per COPY: a flush's whole queue in one statement at any rate this process reaches. */
+const COPY_CHUNKS = 64;
+/** Spooled lines parsed or written between two turns of the event loop. */
 const WRITE_ROWS = 1000;
 
 const COLUMNS = ['event_id', 'at', 'request_id', 'method', 'status', 'error_code', 'duration_ms', 'user_id', 'client_id', 'session_hash_prefix', 'ip', 'user_agent', 'reason', 'target_id', 'client_request_id', 'actor'] as const;
@@ -122,19 +124,19 @@ export function rowOf(line: string): Row {
  * Fresh rows on real PostgreSQL: COPY costs it about a third less CPU per row than the unnest()
  * INSERT (bench/: PostgreSQL shares the machine's cores with the service, so its CPU per audited call
  * is the service's speed). Fresh event ids never conflict; should a batch that timed out and was
- * spooled land after all, its replay (insertBatch) skips the rows it wrote. Written WRITE_ROWS lines
- * at a time, the event loop free between them.
+ * spooled land after all, its replay (insertBatch) skips the rows it wrote. Written a queue chunk at a
+ * time, the event loop free between them.
  */
-async function copyBatch(copySql: Sql, lines: string[]): Promise<void> {
+async function copyBatch(copySql: Sql, chunks: Buffer[]): Promise<void> {
   const stream = await copySql`copy api_access_log (${copySql(COLUMNS as unknown as string[])}) from stdin`.writable();
   await new Promise<void>((resolve, reject) => {
     stream.once('error', reject);
     stream.once('finish', resolve);
     void (async () => {
-      for (let i = 0; i < lines.length; i += WRITE_ROWS) {
+      for (let i = 0; i < chunks.length; i++) {
         if (i) await yieldToLoop();
         if (stream.destroyed) return;
-        const more = stream.write(lines.slice(i, i + WRITE_ROWS).join(''));
+        const more = stream.write(chunks[i]);
         if (!more) await new Promise((drained) => (stream.once('drain', drained), stream.once('close', drained)));
       }
       stream.end();
@@ -151,7 +153,7 @@ const pgText = (value: string): string => value.replace(/\u0000/g, '\uFFFD');
 export function auditLog(options: AuditOptions) {
   const { sql, log, spoolFile } = options;
   const batchSize = options.batchSize ?? 500;
-  let queue: string[] = [];
+  const queue = lineQueue();
   let spooled = 0;
   let writing: Promise<void> = Promise.resolve();
   const counters = { written: 0, spooled: 0, replayed: 0 };
@@ -172,12 +174,13 @@ export function auditLog(options: AuditOptions) {
   };
 
   /** Fresh rows (COPY lines): by COPY on real PostgreSQL, else parsed a batch at a time for the INSERT. */
-  const insertFresh = async (lines: string[]) => {
+  const insertFresh = async (batch: LineBatch) => {
     const copySql = options.copySql;
     if (copySql) {
-      for (let i = 0; i < lines.length; i += COPY_ROWS) await bounded(copyBatch(copySql, lines.slice(i, i + COPY_ROWS)));
+      for (let i = 0; i < batch.bytes.length; i += COPY_CHUNKS) await bounded(copyBatch(copySql, batch.bytes.slice(i, i + COPY_CHUNKS)));
       return;
     }
+    const lines = batch.lines();
     for (let i = 0; i < lines.length; i += batchSize) {
       if (i) await yieldToLoop();
       await bounded(insertBatch(sql, lines.slice(i, i + batchSize).map(rowOf)));
@@ -241,16 +244,17 @@ export function auditLog(options: AuditOptions) {
     waiting++;
     return (writing = writing.then(async () => {
       waiting--;
-      const rows = queue;
-      queue = [];
+      const batch = queue.take();
       try {
         await replay();
-        if (rows.length) await insertFresh(rows);
-        counters.written += rows.length;
+        if (batch.count) await insertFresh(batch);
+        counters.written += batch.count;
+        batch.release();
       } catch (err) {
-        if (rows.length) {
-          await spool(rows).catch((e: Error) => log.error({ err: e.message, rows: rows.length }, 'audit rows lost: spool not writable'));
-          log.warn({ err: (err as Error).message, rows: rows.length, spooled }, 'audit: PostgreSQL refused a batch; spooled to disk');
+        // Not released: a COPY that timed out may still be writing these chunks.
+        if (batch.count) {
+          await spool(batch.lines()).catch((e: Error) => log.error({ err: e.message, rows: batch.count }, 'audit rows lost: spool not writable'));
+          log.warn({ err: (err as Error).message, rows: batch.count, spooled }, 'audit: PostgreSQL refused a batch; spooled to disk');
         }
       }
     }));
@@ -275,11 +279,8 @@ export function auditLog(options: AuditOptions) {
 
   return {
     record(event: AuditEvent): void {
-      // lineOf's text, field by field in COLUMNS' order, without a row object in between. Joined, not
-      // concatenated: a template of ~30 parts is a tree of ~30 string pieces in V8, and a queued line
-      // outlives a few young-generation collections (a flush every 200 ms), so every piece was copied
-      // and promoted with it (--trace-gc: ~1.7 KB promoted per `me` call, a full collection every 4 s
-      // at 10k calls/s); join() makes one flat string, and its pieces die young.
+      // lineOf's text, field by field in COLUMNS' order, without a row object in between, copied into
+      // the queue's bytes at once (lineQueue.ts says why). Joined: one flat string to measure and copy.
       queue.push(
         [
           eventId(),
