@@ -53,7 +53,10 @@ export type Row = Required<Omit<AuditEvent, 'error_code' | 'user_id' | 'client_i
 };
 
 const INSERT_TIMEOUT_MS = 5000;
-/** Queue chunks (64 KB, ~250 rows each) per COPY: a flush's whole queue in one statement at any rate this process reaches. */
+/**
+ * Queue chunks (64 KB, ~250 rows each) per COPY: a flush's whole queue in one statement at any rate
+ * this process reaches.
+ */
 const COPY_CHUNKS = 64;
 /** Spooled lines parsed or written between two turns of the event loop. */
 const WRITE_ROWS = 1000;
