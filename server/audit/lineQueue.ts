@@ -76,5 +76,3 @@ export function lineQueue() {
     },
   };
 }
-
-export type LineQueue = ReturnType<typeof lineQueue>;
