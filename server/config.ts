@@ -56,6 +56,8 @@ export interface Config {
   metricsRefreshInterval: number;
   /** Processes sharing the port (node:cluster); more than 1 needs DATABASE_URL. */
   workers: number;
+  /** Niceness of V8's helper threads (GC, background compilation) below the event loop; 0 leaves them (server/v8Threads.ts). */
+  v8ThreadsNice: number;
   /** Login throttling (counters in the cache, so shared by every instance on one Redis); 0 turns a limit off. */
   loginThrottle: {
     maxFailuresPerLogin: number;
@@ -284,6 +286,7 @@ export function loadConfig(env: Env = process.env): Config {
     metricsHost,
     metricsRefreshInterval: integer(env, 'METRICS_REFRESH_INTERVAL', 15, 1, 3600),
     workers: workers(env, databaseUrl),
+    v8ThreadsNice: integer(env, 'V8_THREADS_NICE', 19, 0, 19),
     loginThrottle: {
       maxFailuresPerLogin: integer(env, 'LOGIN_MAX_FAILURES_PER_LOGIN', 5, 0, 1_000_000),
       maxFailuresPerIp: integer(env, 'LOGIN_MAX_FAILURES_PER_IP', 20, 0, 1_000_000),

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { preflight } from './preflight.ts';
 import { DataDirInUse } from './embedded/dataDirLock.ts';
 import { createLogger } from './log.ts';
+import { lowerV8Threads } from './v8Threads.ts';
 import { StartAbandoned, startTether } from './start.ts';
 import { demoFile, ensureDemo, existingDemo, howToCall } from './demo.ts';
 import type { StopSignal, StopSignals } from './stopSignals.ts';
@@ -25,6 +26,9 @@ export async function serve(signals: StopSignals): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  const v8Threads = lowerV8Threads(config.v8ThreadsNice);
+  if ('lowered' in v8Threads) log.info({ threads: v8Threads.lowered, nice: v8Threads.nice }, "V8's helper threads (GC, compilation) run below the event loop");
+  else log.info({ reason: v8Threads.skipped }, "V8's helper threads left at the event loop's priority");
   signals.onRepeat((signal) => log.warn({ signal }, 'signal during shutdown: ignored, the shutdown goes on (in-flight calls drain, the audit queue is flushed)'));
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, log, signals);
   // A signal during start-up (PostgreSQL not answering, migrations running) stops start-up at its next

@@ -4,13 +4,15 @@
 //   at nothing, 2 and not the 1 of an unreachable database);
 // - Redis unreachable at start: a log line saying so, then the server starts degraded (/readyz), and
 //   sessions are answered from PostgreSQL; the command line finishes instead of hanging;
+// - V8's helper threads run at V8_THREADS_NICE (19) below the event loop; the loop and libuv's pool
+//   (password hashing) keep their priority, and 0 leaves every thread as it was;
 // - SIGTERM while start-up waits on a PostgreSQL that accepts connections and never answers: the
 //   process stops within SHUTDOWN_TIMEOUT.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { embeddedEnv, eventually, rpcAt, runCli, showRun, spawnServer, startServer, stopServer, tokenAt } from './support/child.ts';
 import { freePort } from './support/throwaway.ts';
@@ -106,6 +108,42 @@ test('Redis unreachable at start: said at once, then the server starts degraded 
   } finally {
     assert.is((await stopServer(server)).code, 0, server.stdout().slice(-2000));
   }
+});
+
+/** Niceness of each thread of a process, by thread id (/proc/<pid>/task/<tid>/stat, field 19). */
+function nicenessOf(pid: number): Map<number, number> {
+  const nice = (tid: number) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+  return new Map(readdirSync(`/proc/${pid}/task`).map((tid) => [Number(tid), nice(Number(tid))]));
+}
+
+test("V8's helper threads run at V8_THREADS_NICE below the event loop; the loop and libuv's pool keep theirs", async () => {
+  if (process.platform !== 'linux') return;
+  const own = getPriority();
+  const dataDir = tempDir();
+  const server = await startServer(embeddedEnv(dataDir, { LOG_LEVEL: 'info' }));
+  try {
+    const threads = nicenessOf(server.proc.pid!);
+    assert.is(threads.get(server.proc.pid!), own, 'the event loop keeps its priority');
+    const lowered = [...threads.values()].filter((n) => n === 19).length;
+    assert.is(lowered, 5, `V8's delayed-task thread and its 4 workers at 19: ${JSON.stringify([...threads])}`);
+    assert.ok([...threads.values()].filter((n) => n === own).length >= 5, `the loop, libuv's pool and the rest keep ${own}: ${JSON.stringify([...threads])}`);
+    assert.match(server.stdout(), /"threads":5,"nice":19,"msg":"V8's helper threads \(GC, compilation\) run below the event loop"/);
+    // A login hashes its password on libuv's pool: answered as before.
+    const demo = JSON.parse(readFileSync(join(dataDir, 'demo-credentials.json'), 'utf8'));
+    const token = (await tokenAt(server.url, demo.client_id, demo.client_secret)).body.access_token as string;
+    const login = await rpcAt(server.url, 'users.login', { login: demo.login, password: demo.password }, { authorization: `Bearer ${token}`, 'user-agent': 'StartupTest/1.0' });
+    assert.type(login.body?.result?.session_id, 'string', JSON.stringify(login.body));
+  } finally {
+    assert.is((await stopServer(server)).code, 0, server.stdout().slice(-2000));
+  }
+  const untouched = await startServer(embeddedEnv(tempDir(), { LOG_LEVEL: 'info', V8_THREADS_NICE: '0' }));
+  try {
+    assert.equal([...new Set(nicenessOf(untouched.proc.pid!).values())], [own], 'V8_THREADS_NICE=0: every thread as it was');
+    assert.ok(untouched.stdout().includes(`"reason":"V8_THREADS_NICE=0"`), untouched.stdout());
+  } finally {
+    assert.is((await stopServer(untouched)).code, 0, untouched.stdout().slice(-2000));
+  }
+  await refusedAtStart({ V8_THREADS_NICE: '20' }, 'V8_THREADS_NICE');
 });
 
 test.run();
