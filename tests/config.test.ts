@@ -150,6 +150,8 @@ const BAD: Array<[string, Record<string, string>, string]> = [
   ['WORKERS=0', { WORKERS: '0' }, 'WORKERS'],
   ['WORKERS=65', { WORKERS: '65', DATABASE_URL: 'postgres://u@db:5432/tether', JWT_SECRET: SECRET }, 'WORKERS'],
   ['WORKERS=2 without DATABASE_URL', { WORKERS: '2' }, 'WORKERS=2 needs DATABASE_URL'],
+  ['V8_THREADS_NICE=20', { V8_THREADS_NICE: '20' }, 'V8_THREADS_NICE'],
+  ['V8_THREADS_NICE=-5', { V8_THREADS_NICE: '-5' }, 'V8_THREADS_NICE'],
 ];
 
 test('REDIS_CLUSTER_NODES: a comma list of host:port (spaces and an empty REDIS_URL allowed); unset by default', () => {
@@ -160,6 +162,8 @@ test('REDIS_CLUSTER_NODES: a comma list of host:port (spaces and an empty REDIS_
 });
 
 test('the edges of the README ranges are accepted', () => {
+  assert.is(loadConfig({}).v8ThreadsNice, 19);
+  assert.is(loadConfig({ V8_THREADS_NICE: '0' }).v8ThreadsNice, 0);
   const config = loadConfig({ SWEEP_INTERVAL: '0', RETENTION_DAYS: '0', METRICS: 'off', MAX_SESSIONS_PER_USER: '10000', BODY_LIMIT: '1024', WORKERS: '1' });
   assert.is(config.sweepInterval, 0);
   assert.is(config.retentionDays, 0);
