@@ -26,8 +26,8 @@ export async function serve(signals: StopSignals): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
-  const v8Threads = lowerV8Threads(config.v8ThreadsNice);
-  if ('lowered' in v8Threads) log.info({ threads: v8Threads.lowered, nice: v8Threads.nice }, "V8's helper threads (GC, compilation) run below the event loop");
+  const v8Threads = lowerV8Threads(config.v8ThreadsNice, log);
+  if ('lowered' in v8Threads) log.info({ threads: v8Threads.lowered, nice: v8Threads.nice }, "V8's helper threads (GC, compilation) run below the event loop while it has time to spare");
   else log.info({ reason: v8Threads.skipped }, "V8's helper threads left at the event loop's priority");
   signals.onRepeat((signal) => log.warn({ signal }, 'signal during shutdown: ignored, the shutdown goes on (in-flight calls drain, the audit queue is flushed)'));
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, log, signals);

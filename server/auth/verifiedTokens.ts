@@ -3,10 +3,13 @@
 // parse on every call. Only successes are remembered: a forged or tampered token is a different text,
 // misses, and is verified (and refused) in full every time, so an attacker cannot place anything in
 // the map without a token this service signed. The map is bounded (the oldest entry goes first), so
-// a flood of valid tokens costs a fixed amount of memory and only evicts, never grows.
+// a flood of valid tokens costs a fixed amount of memory and only evicts, never grows; while it only
+// evicts, it keeps one new token in 16 (server/memoAdmission.ts says why).
 import type { KeyObject } from 'node:crypto';
+import { memoAdmission } from '../memoAdmission.ts';
 
-export const REMEMBERED_TOKENS_MAX = 10_000;
+/** As many as the busy sessions whose entries are kept decoded (sessionService.ts): ~1 KB each, and live heap is what V8 grows the old generation from. */
+export const REMEMBERED_TOKENS_MAX = 2_000;
 
 interface Entry<C> {
   /** What the verification answered (the caller's verdict object, handed back as is). */
@@ -29,6 +32,7 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 export function verifiedTokens<C>(max = REMEMBERED_TOKENS_MAX): VerifiedTokens<C> {
   // One map per key: a token verified under one key never passes under another.
   const byKey = new WeakMap<KeyObject, Map<string, Entry<C>>>();
+  const admission = memoAdmission();
   const mapOf = (key: KeyObject) => {
     let map = byKey.get(key);
     if (!map) byKey.set(key, (map = new Map()));
@@ -43,13 +47,18 @@ export function verifiedTokens<C>(max = REMEMBERED_TOKENS_MAX): VerifiedTokens<C
         map!.delete(token);
         return 'expired';
       }
+      admission.hit();
       return entry.value;
     },
     remember(key, token, value, exp) {
       if (!Number.isFinite(exp)) return; // no exp, no end to remembering it: verify it each time
       const map = mapOf(key);
-      // A Map iterates in insertion order: the first key is the oldest.
-      if (map.size >= max && !map.has(token)) map.delete(map.keys().next().value as string);
+      if (!map.has(token)) {
+        const full = map.size >= max;
+        if (!admission.miss(full)) return;
+        // A Map iterates in insertion order: the first key is the oldest.
+        if (full) map.delete(map.keys().next().value as string);
+      }
       map.set(token, { value, exp });
     },
     size: (key) => byKey.get(key)?.size ?? 0,

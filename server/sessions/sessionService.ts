@@ -25,6 +25,7 @@ import { RpcError } from '../errors.ts';
 import { cacheKeyOf, hashOf, newSessionId, prefixOf } from './sessionId.ts';
 import { fingerprintOf } from './fingerprint.ts';
 import { signSecurityToken } from './securityToken.ts';
+import { memoAdmission } from '../memoAdmission.ts';
 
 /** The shape of a cache entry: an entry of another version is a miss, read again from PostgreSQL. */
 export const ENTRY_VERSION = 2;
@@ -137,14 +138,21 @@ export const DECODED_ENTRIES_MAX = 2000;
  */
 function decodedEntries(max = DECODED_ENTRIES_MAX) {
   const byHash = new Map<string, { raw: string; entry: SessionEntry }>();
+  // More sessions in rotation than it holds: it keeps one in 16 (server/memoAdmission.ts says why).
+  const admission = memoAdmission();
   return {
     entryOf(hash: string, raw: string): SessionEntry | undefined {
       const known = byHash.get(hash);
-      if (known !== undefined && known.raw === raw) return known.entry;
+      if (known !== undefined && known.raw === raw) {
+        admission.hit();
+        return known.entry;
+      }
       const entry = parseEntry(raw);
       if (!entry) return undefined;
       Object.freeze(entry);
-      if (known === undefined && byHash.size >= max) byHash.delete(byHash.keys().next().value as string);
+      const full = known === undefined && byHash.size >= max;
+      if (!admission.miss(full)) return entry;
+      if (full) byHash.delete(byHash.keys().next().value as string);
       byHash.set(hash, { raw, entry });
       return entry;
     },

@@ -10,6 +10,7 @@ import { deriveKeys } from '../../server/auth/keys.ts';
 import { signAccessToken, verifiedAccessTokens, verifyAccessToken } from '../../server/auth/accessTokens.ts';
 import { signSecurityToken, verifiedSecurityTokens, verifySecurityToken } from '../../server/sessions/securityToken.ts';
 import { REMEMBERED_TOKENS_MAX, verifiedTokens } from '../../server/auth/verifiedTokens.ts';
+import { ADMISSION_SAMPLE, ADMISSION_WINDOW } from '../../server/memoAdmission.ts';
 import { ERROR_TABLE } from '../support/errorTable.ts';
 
 let t: TestTether;
@@ -110,10 +111,35 @@ test('the map stays bounded: the oldest entry goes first, and is verified in ful
   for (const token of tokens) assert.ok(verifyAccessToken(keys.access, token).ok);
   assert.is(verifiedAccessTokens.size(keys.access), REMEMBERED_TOKENS_MAX);
   assert.is(verifiedAccessTokens.recall(keys.access, tokens[0]), undefined, 'the oldest was dropped');
-  assert.ok(verifiedAccessTokens.recall(keys.access, tokens.at(-1)!), 'the newest is held');
   const again = verifyAccessToken(keys.access, tokens[0]);
   assert.ok(again.ok && again.claims.clientId === 'cli_0');
   assert.is(verifiedAccessTokens.size(keys.access), REMEMBERED_TOKENS_MAX);
+});
+
+test('a full map that keeps missing keeps one new token in 16; a token used again and again still gets in', () => {
+  const memo = verifiedTokens<string>(100);
+  const key = deriveKeys('thrash-secret-0123456789-0123456789-0123456789').access;
+  const later = now() + 60;
+  // Full, then a window of lookups that all miss: every token seen once (a rotation larger than the map).
+  for (let i = 0; i < 100; i++) memo.remember(key, `fill_${i}`, 'F', later);
+  for (let i = 0; i < ADMISSION_WINDOW; i++) {
+    assert.is(memo.recall(key, `once_${i}`), undefined);
+    memo.remember(key, `once_${i}`, 'O', later);
+  }
+  // From here it is thrashing: of 320 more tokens seen once, 20 are kept.
+  const kept = Array.from({ length: 20 * ADMISSION_SAMPLE }, (_, i) => {
+    memo.remember(key, `late_${i}`, 'L', later);
+    return memo.recall(key, `late_${i}`) === 'L';
+  }).filter(Boolean).length;
+  assert.is(kept, 20);
+  assert.is(memo.size(key), 100, 'still bounded');
+  // A hot token: missed, verified, offered again at each call: kept within ADMISSION_SAMPLE calls.
+  let calls = 0;
+  while (memo.recall(key, 'hot') === undefined && calls < ADMISSION_SAMPLE) {
+    calls++;
+    memo.remember(key, 'hot', 'H', later);
+  }
+  assert.is(memo.recall(key, 'hot'), 'H');
 });
 
 test('a small map: remembering the same token twice takes one place', () => {
