@@ -19,7 +19,7 @@
 // scheduler, then `--v8-pool-size` workers (4 unless given), so they are the first threads after the
 // main one; the rest (a signal watchdog, libuv's pool, a loader's worker) come later.
 import { readdirSync, readFileSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
@@ -52,10 +52,10 @@ export const RESTORE_ABOVE = 0.85;
 export const LOWER_BELOW = 0.7;
 const FOLLOW_MS = 1000;
 
-/** The niceness V8's threads should have, given how busy the loop was and what they have now. */
-export function niceFor(busy: number, current: number, nice: number): number {
-  if (busy > RESTORE_ABOVE) return 0;
-  if (busy < LOWER_BELOW) return nice;
+/** The niceness V8's threads should have: the loop's own (`base`) or `low`, by how busy the loop was. */
+export function niceFor(busy: number, current: number, low: number, base: number): number {
+  if (busy > RESTORE_ABOVE) return base;
+  if (busy < LOWER_BELOW) return low;
   return current;
 }
 
@@ -67,6 +67,9 @@ export type V8ThreadsOutcome = { lowered: number; nice: number } | { skipped: st
  */
 export function lowerV8Threads(nice: number, log: Pick<Logger, 'warn'>): V8ThreadsOutcome {
   if (nice === 0) return { skipped: 'V8_THREADS_NICE=0' };
+  // The loop's own niceness (the main thread's: an operator may have started the process under `nice`).
+  const base = getPriority();
+  if (nice <= base) return { skipped: `the process already runs at nice ${base}` };
   if (process.platform !== 'linux') return { skipped: `not on Linux (${process.platform})` };
   const pool = v8PoolSize();
   if (pool === undefined) return { skipped: '--v8-pool-size=0: V8 picks its thread count, which cannot be read here' };
@@ -82,7 +85,7 @@ export function lowerV8Threads(nice: number, log: Pick<Logger, 'warn'>): V8Threa
   let last = performance.eventLoopUtilization();
   const follow = setInterval(() => {
     const now = performance.eventLoopUtilization();
-    const wanted = niceFor(performance.eventLoopUtilization(now, last).utilization, current, nice);
+    const wanted = niceFor(performance.eventLoopUtilization(now, last).utilization, current, nice, base);
     last = now;
     if (wanted === current) return;
     try {

@@ -112,11 +112,12 @@ test('Redis unreachable at start: said at once, then the server starts degraded 
 });
 
 test("V8's threads follow the loop: back at its priority while it is saturated, below it again once it has room", () => {
-  assert.is(niceFor(0.2, 19, 19), 19);
-  assert.is(niceFor(0.9, 19, 19), 0, 'saturated: marking needs the CPU, or the heap grows meanwhile');
-  assert.is(niceFor(0.8, 0, 19), 0, 'between the two bounds: as it is (no flapping)');
-  assert.is(niceFor(0.8, 19, 19), 19);
-  assert.is(niceFor(0.5, 0, 19), 19, 'room again: below the loop');
+  assert.is(niceFor(0.2, 19, 19, 0), 19);
+  assert.is(niceFor(0.9, 19, 19, 0), 0, "saturated: the loop's priority, or the marking falls behind and the heap grows");
+  assert.is(niceFor(0.9, 19, 19, 5), 5, "the loop's own niceness, not 0, under an operator's `nice`");
+  assert.is(niceFor(0.8, 0, 19, 0), 0, 'between the two bounds: as it is (no flapping)');
+  assert.is(niceFor(0.8, 19, 19, 0), 19);
+  assert.is(niceFor(0.5, 0, 19, 0), 19, 'room again: below the loop');
   assert.ok(LOWER_BELOW < RESTORE_ABOVE);
 });
 
