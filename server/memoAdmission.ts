@@ -1,6 +1,6 @@
 // Whether a full memo should keep what it just missed. A memo whose working set is larger than it
-// holds (the bench's memory run: 100,000 sessions in rotation through 2,000 decoded entries and 10,000
-// verified tokens) only evicts: each entry it keeps lives long enough to be promoted to V8's old
+// holds (the bench's memory run: 100,000 sessions in rotation through 2,000 decoded entries and, then,
+// 10,000 verified tokens) only evicts: each entry it keeps lives long enough to be promoted to V8's old
 // generation, and dies there, ~2.5 KB a call, a full collection every second. So while the memo is full
 // and fewer than half of its recent lookups hit, it keeps one miss in 16: a new hot set still gets in
 // (a session called again and again is kept within a few calls) and the rest dies young. A memo that

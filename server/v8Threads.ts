@@ -3,7 +3,7 @@
 // sweeping, parallel scavenging) and background compilation. Where the process has fewer cores than
 // runnable threads (a container limited to one CPU, the bench's pinned core), a full collection's
 // marking took the core from the event loop for 50-120 ms at equal priority: calls queued, the client
-// opened more connections, and the p99 of a paced `me` doubled in any minute that held a collection.
+// opened more connections, and the p99 of a paced `me` doubled in any bench round that held a collection.
 // At nice 19 the marking runs in the loop's idle time: side by side with a full collection every few
 // seconds, p99 7.1 ms against 11.5 (README Performance). With idle cores the niceness changes nothing.
 //

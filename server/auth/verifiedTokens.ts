@@ -8,7 +8,10 @@
 import type { KeyObject } from 'node:crypto';
 import { memoAdmission } from '../memoAdmission.ts';
 
-/** As many as the busy sessions whose entries are kept decoded (sessionService.ts): ~1 KB each, and live heap is what V8 grows the old generation from. */
+/**
+ * As many as the busy sessions whose entries are kept decoded (sessionService.ts): ~1 KB each, and the
+ * live heap is what V8 grows the old generation from.
+ */
 export const REMEMBERED_TOKENS_MAX = 2_000;
 
 interface Entry<C> {
